@@ -1,0 +1,10 @@
+DROP TABLE event_revisions;
+DROP FUNCTION chronik_forbid_history_rewrite();
+DROP TABLE event_timelines;
+DROP TABLE event_sources;
+DROP TABLE event_actors;
+DROP TABLE events;
+DROP TABLE timelines;
+DROP TABLE sources;
+DROP TABLE actors;
+DROP TABLE event_types;

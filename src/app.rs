@@ -1,0 +1,146 @@
+//! Builds the actix application: routes, middleware, shared state.
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use std::net::TcpListener;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
+use crate::openapi::ApiDoc;
+use crate::routes::{actors, event_types, events, health, timelines};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+}
+
+/// Creates the database if needed, applies migrations and opens the pool.
+pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
+    db::ensure_database_exists(&config.database_url).await?;
+    db::run_migrations(&config.database_url).await?;
+    db::build_pool(&config.database_url, config.db_pool_size)
+}
+
+/// Starts serving on `listener`; the returned server runs until stopped.
+pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
+    let state = web::Data::new(AppState { pool });
+    let max_body = config.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(as_problem))
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|err, _| query_error(&err.to_string()).into()),
+            )
+            .configure(routes)
+    })
+    .listen(listener)?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1")
+            .service(
+                web::resource("/events")
+                    .get(events::list_events)
+                    .post(events::create_event),
+            )
+            .service(
+                web::resource("/events/{id}")
+                    .get(events::get_event)
+                    .patch(events::patch_event)
+                    .put(events::replace_event)
+                    .delete(events::delete_event),
+            )
+            .service(
+                web::resource("/timelines")
+                    .get(timelines::list_timelines)
+                    .post(timelines::create_timeline),
+            )
+            .service(
+                web::resource("/timelines/{slug}")
+                    .get(timelines::get_timeline)
+                    .patch(timelines::patch_timeline)
+                    .delete(timelines::delete_timeline),
+            )
+            .service(web::resource("/timelines/{slug}/events").get(timelines::list_timeline_events))
+            .service(
+                web::resource("/timelines/{slug}/events/{id}")
+                    .put(timelines::add_timeline_event)
+                    .delete(timelines::remove_timeline_event),
+            )
+            .service(
+                web::resource("/event-types")
+                    .get(event_types::list_event_types)
+                    .post(event_types::create_event_type),
+            )
+            .service(web::resource("/actors").get(actors::list_actors)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        }),
+    )
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+}
+
+/// Unknown query parameters are named; other parse errors are passed on as they are.
+fn query_error(message: &str) -> ApiError {
+    let field = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("query");
+    ApiError::field(field, message)
+}
+
+/// Turns errors produced outside our handlers (unknown routes, wrong methods,
+/// oversized bodies) into problem+json as well.
+fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let title = status.canonical_reason().unwrap_or("Error").to_owned();
+    let detail = match res.response().error() {
+        Some(err) if !status.is_server_error() => err.to_string(),
+        _ => title.clone(),
+    };
+    let problem = Problem {
+        problem_type: "about:blank".into(),
+        title,
+        status: status.as_u16(),
+        detail,
+        errors: Vec::new(),
+        current_version: None,
+    };
+    let (req, original) = res.into_parts();
+    let mut response = problem_response(status, &problem);
+    if let Some(allow) = original.headers().get(header::ALLOW) {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    let res = ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body));
+    Ok(ErrorHandlerResponse::Response(res))
+}

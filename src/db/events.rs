@@ -1,0 +1,772 @@
+//! All SQL for events: reads with their actors, sources and timelines in one
+//! round trip, and writes that append a revision in the same transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::{QueryableByName, result::Error as DieselError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::sql::SqlBuilder;
+use crate::error::{ApiError, FieldError};
+use crate::filter::{EventFilter, PageRequest, SortOrder};
+use crate::models::event::{Event, EventInput, Location};
+use crate::models::values::{EventId, TimelineSlug};
+
+/// Selects complete events; children are aggregated per row so that a page
+/// of events costs one query, not one per event.
+const SELECT_EVENTS: &str = "\
+SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occurred_start, e.occurred_end, \
+       e.precision, e.timezone, e.location_name, e.admin1, e.country_code, e.lat, e.lon, e.casualties, e.status, \
+       e.tags, e.version, e.created_at, e.updated_at, \
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('name', a.name, 'role', ea.role) ORDER BY ea.position) \
+                 FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), '[]') AS actors, \
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('url', s.url, 'title', s.title, 'publisher', s.publisher, \
+                                  'published_at', s.published_at, 'via', es.via, 'quote', es.quote) ORDER BY es.position) \
+                 FROM event_sources es JOIN sources s ON s.id = es.source_id WHERE es.event_id = e.id), '[]') AS sources, \
+       ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
+             WHERE et.event_id = e.id ORDER BY t.slug) AS timelines \
+FROM events e";
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    external_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    summary: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    language: Option<String>,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = Timestamptz)]
+    occurred_start: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    occurred_end: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Text)]
+    precision: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    timezone: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    location_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    admin1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    country_code: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    lat: Option<f64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    lon: Option<f64>,
+    #[diesel(sql_type = Jsonb)]
+    casualties: serde_json::Value,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Array<Text>)]
+    tags: Vec<String>,
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Jsonb)]
+    actors: serde_json::Value,
+    #[diesel(sql_type = Jsonb)]
+    sources: serde_json::Value,
+    #[diesel(sql_type = Array<Text>)]
+    timelines: Vec<String>,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<Event, ApiError> {
+        let location = match (self.location_name, self.country_code) {
+            (Some(name), Some(country_code)) => Some(Location {
+                name,
+                admin1: self.admin1,
+                country_code: parse_stored(country_code)?,
+                lat: self.lat,
+                lon: self.lon,
+            }),
+            _ => None,
+        };
+        Ok(Event {
+            id: EventId(self.id),
+            external_id: self.external_id.map(parse_stored).transpose()?,
+            title: self.title,
+            summary: self.summary,
+            language: self.language,
+            event_type: parse_stored(self.event_type)?,
+            occurred_start: self.occurred_start,
+            occurred_end: self.occurred_end,
+            precision: parse_stored(self.precision)?,
+            timezone: self.timezone,
+            location,
+            actors: from_json(self.actors)?,
+            casualties: from_json(self.casualties)?,
+            sources: from_json(self.sources)?,
+            status: parse_stored(self.status)?,
+            tags: self.tags,
+            timelines: self
+                .timelines
+                .into_iter()
+                .map(parse_stored::<TimelineSlug>)
+                .collect::<Result<_, _>>()?,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Values read back from the database passed the same checks on the way in;
+/// failing here means the schema and the code disagree.
+fn parse_stored<T: std::str::FromStr<Err = String>>(s: String) -> Result<T, ApiError> {
+    s.parse()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored value does not parse: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(ApiError::internal)
+}
+
+/// Loads one event, or `None` if it does not exist (or is deleted, unless `include_deleted`).
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    include_deleted: bool,
+) -> Result<Option<Event>, ApiError> {
+    let mut q = SqlBuilder::new(SELECT_EVENTS);
+    q.sql(" WHERE e.id = ").bind::<SqlUuid, _>(id.0);
+    if !include_deleted {
+        q.sql(" AND e.deleted_at IS NULL");
+    }
+    let rows: Vec<EventRow> = q.build().load(conn).await?;
+    rows.into_iter()
+        .next()
+        .map(EventRow::into_event)
+        .transpose()
+}
+
+async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiError> {
+    find(conn, id, true).await?.ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "event {id} vanished inside its transaction"
+        ))
+    })
+}
+
+/// One page of events matching `filter`, plus whether more follow.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &EventFilter,
+    page: &PageRequest,
+) -> Result<(Vec<Event>, bool), ApiError> {
+    let mut q = SqlBuilder::new(SELECT_EVENTS);
+    q.sql(" WHERE e.deleted_at IS NULL");
+    push_filter(&mut q, filter);
+    let (cmp, dir) = match page.sort {
+        SortOrder::Asc => (">", "ASC"),
+        SortOrder::Desc => ("<", "DESC"),
+    };
+    if let Some(after) = &page.after {
+        q.sql(&format!(" AND (e.occurred_start, e.id) {cmp} ("))
+            .bind::<Timestamptz, _>(after.occurred_start)
+            .sql(", ")
+            .bind::<SqlUuid, _>(after.id.0)
+            .sql(")");
+    }
+    q.sql(&format!(
+        " ORDER BY e.occurred_start {dir}, e.id {dir} LIMIT "
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
+    let rows: Vec<EventRow> = q.build().load(conn).await?;
+    let has_more = rows.len() as i64 > page.limit;
+    let events = rows
+        .into_iter()
+        .take(page.limit as usize)
+        .map(EventRow::into_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((events, has_more))
+}
+
+/// Appends the WHERE conditions of `filter` to a query over `events e`.
+fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
+    // Interval overlap: [occurred_start, occurred_until] meets [from, to].
+    if let Some(from) = filter.from {
+        q.sql(" AND e.occurred_until >= ")
+            .bind::<Timestamptz, _>(from);
+    }
+    if let Some(to) = filter.to {
+        q.sql(" AND e.occurred_start <= ")
+            .bind::<Timestamptz, _>(to);
+    }
+    if !filter.types.is_empty() {
+        q.sql(" AND e.event_type = ANY(")
+            .bind::<Array<Text>, _>(strings(&filter.types))
+            .sql(")");
+    }
+    if !filter.countries.is_empty() {
+        q.sql(" AND e.country_code = ANY(")
+            .bind::<Array<Text>, _>(strings(&filter.countries))
+            .sql(")");
+    }
+    if let Some(actor) = &filter.actor {
+        q.sql(
+            " AND EXISTS (SELECT 1 FROM event_actors ea JOIN actors a ON a.id = ea.actor_id \
+             WHERE ea.event_id = e.id AND a.name_key = lower(",
+        )
+        .bind::<Text, _>(actor.to_string())
+        .sql("))");
+    }
+    if !filter.tags.is_empty() {
+        q.sql(" AND e.tags && ")
+            .bind::<Array<Text>, _>(strings(&filter.tags));
+    }
+    if let Some(timeline) = &filter.timeline {
+        q.sql(
+            " AND EXISTS (SELECT 1 FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
+             WHERE et.event_id = e.id AND t.slug = ",
+        )
+        .bind::<Text, _>(timeline.to_string())
+        .sql(")");
+    }
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        q.sql(" AND e.status = ANY(")
+            .bind::<Array<Text>, _>(statuses)
+            .sql(")");
+    }
+}
+
+fn strings<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+/// What kind of change a revision records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+    Restored,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Restored => "restored",
+        }
+    }
+}
+
+/// Failure inside a write transaction. `Unchanged` rolls back a write that
+/// turned out to change nothing, so it creates no revision.
+enum TxError {
+    Api(ApiError),
+    Unchanged(Box<Event>),
+}
+
+impl From<DieselError> for TxError {
+    fn from(err: DieselError) -> Self {
+        Self::Api(err.into())
+    }
+}
+
+impl From<ApiError> for TxError {
+    fn from(err: ApiError) -> Self {
+        Self::Api(err)
+    }
+}
+
+fn finish(result: Result<Event, TxError>) -> Result<Event, ApiError> {
+    match result {
+        Ok(event) => Ok(event),
+        Err(TxError::Unchanged(event)) => Ok(*event),
+        Err(TxError::Api(err)) => Err(err),
+    }
+}
+
+pub async fn create(conn: &mut AsyncPgConnection, input: EventInput) -> Result<Event, ApiError> {
+    let result = conn
+        .transaction::<_, TxError, _>(async move |conn| {
+                check_references(conn, &input).await?;
+                let id = EventId::new();
+                let mut q = SqlBuilder::new(
+                    "INSERT INTO events (id, title, summary, language, event_type, occurred_start, occurred_end, \
+                     precision, timezone, location_name, admin1, country_code, lat, lon, casualties, status, tags, \
+                     external_id, created_at, updated_at) VALUES (",
+                );
+                q.bind::<SqlUuid, _>(id.0).sql(", ");
+                bind_fields(&mut q, &input)?;
+                q.sql(", now(), now())");
+                q.build().execute(conn).await?;
+                write_children(conn, id, &input).await?;
+                let event = get(conn, id).await?;
+                let all_fields = changed_fields(&serde_json::Value::Null, &event);
+                append_revision(conn, &event, ChangeKind::Created, &all_fields).await?;
+                Ok(event)
+            })
+        .await;
+    finish(result)
+}
+
+/// Replaces all writable fields. `expected_version` implements `If-Match`.
+pub async fn replace(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    input: EventInput,
+    expected_version: Option<i32>,
+) -> Result<Event, ApiError> {
+    update(conn, id, expected_version, move |_| Ok(input)).await
+}
+
+/// Applies an RFC 7396 merge patch to the event's writable fields.
+pub async fn patch(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    patch: serde_json::Value,
+    expected_version: Option<i32>,
+) -> Result<Event, ApiError> {
+    update(conn, id, expected_version, move |current| {
+        let mut merged = current.writable_json();
+        json_merge_patch(&mut merged, patch);
+        let input: EventInput = crate::json::from_value(merged)?;
+        input.check().map_err(ApiError::Validation)?;
+        Ok(input)
+    })
+    .await
+}
+
+/// Rewrites an event from its current state, under a row lock, so that
+/// concurrent writers apply one after the other and no update is lost.
+async fn update<F>(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    expected_version: Option<i32>,
+    build: F,
+) -> Result<Event, ApiError>
+where
+    F: FnOnce(&Event) -> Result<EventInput, ApiError> + Send,
+{
+    let result = conn
+        .transaction::<_, TxError, _>(async move |conn| {
+                let before = lock_live(conn, id, expected_version).await?;
+                let input = build(&before)?;
+                check_references(conn, &input).await?;
+                let mut q = SqlBuilder::new(
+                    "UPDATE events SET (title, summary, language, event_type, occurred_start, occurred_end, \
+                     precision, timezone, location_name, admin1, country_code, lat, lon, casualties, status, tags, \
+                     external_id, version, updated_at) = (",
+                );
+                bind_fields(&mut q, &input)?;
+                q.sql(", version + 1, now()) WHERE id = ").bind::<SqlUuid, _>(id.0);
+                q.build().execute(conn).await?;
+                for table in ["event_actors", "event_sources"] {
+                    diesel::sql_query(format!("DELETE FROM {table} WHERE event_id = $1"))
+                        .bind::<SqlUuid, _>(id.0)
+                        .execute(conn)
+                        .await?;
+                }
+                write_children(conn, id, &input).await?;
+                let after = get(conn, id).await?;
+                let fields = changed_fields(&before.writable_json(), &after);
+                if fields.is_empty() {
+                    return Err(TxError::Unchanged(Box::new(before)));
+                }
+                append_revision(conn, &after, ChangeKind::Updated, &fields).await?;
+                Ok(after)
+            })
+        .await;
+    finish(result)
+}
+
+/// Soft delete: the event disappears from reads; its history stays.
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    expected_version: Option<i32>,
+) -> Result<Event, ApiError> {
+    let result = conn
+        .transaction::<_, TxError, _>(async move |conn| {
+                lock_live(conn, id, expected_version).await?;
+                diesel::sql_query(
+                    "UPDATE events SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = $1",
+                )
+                .bind::<SqlUuid, _>(id.0)
+                .execute(conn)
+                .await?;
+                let event = get(conn, id).await?;
+                append_revision(conn, &event, ChangeKind::Deleted, &[]).await?;
+                Ok(event)
+            })
+        .await;
+    finish(result)
+}
+
+/// Records a change made by another resource (timeline membership) as a new version.
+pub async fn record_change(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    fields: &[&str],
+) -> Result<Event, ApiError> {
+    diesel::sql_query("UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1")
+        .bind::<SqlUuid, _>(id.0)
+        .execute(conn)
+        .await?;
+    let event = get(conn, id).await?;
+    let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+    append_revision(conn, &event, ChangeKind::Updated, &fields).await?;
+    Ok(event)
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+}
+
+/// Locks a live (not deleted) event row for the rest of the transaction and checks `If-Match`.
+pub async fn lock_live(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    expected_version: Option<i32>,
+) -> Result<Event, ApiError> {
+    let locked: Vec<Locked> = diesel::sql_query(
+        "SELECT version FROM events WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+    )
+    .bind::<SqlUuid, _>(id.0)
+    .load(conn)
+    .await?;
+    let version = locked
+        .into_iter()
+        .next()
+        .map(|l| l.version)
+        .ok_or_else(|| not_found(id))?;
+    if let Some(expected) = expected_version
+        && expected != version
+    {
+        return Err(precondition_failed(expected, version));
+    }
+    get(conn, id).await
+}
+
+pub fn not_found(id: EventId) -> ApiError {
+    ApiError::NotFound(format!("no event with id {id}"))
+}
+
+fn precondition_failed(expected: i32, current: i32) -> ApiError {
+    ApiError::PreconditionFailed {
+        detail: format!("If-Match names version {expected}, but the event is at version {current}"),
+        current_version: current,
+    }
+}
+
+/// The event type and timelines an input names must exist.
+async fn check_references(
+    conn: &mut AsyncPgConnection,
+    input: &EventInput,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let types = super::event_types::slugs(conn).await?;
+    if !types.iter().any(|t| t == input.event_type.as_str()) {
+        errors.push(FieldError::new(
+            "type",
+            format!(
+                "unknown event type `{}`; valid types: {}",
+                input.event_type,
+                types.join(", ")
+            ),
+        ));
+    }
+    if !input.timelines.is_empty() {
+        let known = super::timelines::existing_slugs(conn, &strings(&input.timelines)).await?;
+        for (i, slug) in input.timelines.iter().enumerate() {
+            if !known.iter().any(|k| k == slug.as_str()) {
+                errors.push(FieldError::new(
+                    format!("timelines[{i}]"),
+                    format!("no timeline with slug `{slug}`"),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Binds the writable columns in the order the INSERT and UPDATE statements list them.
+fn bind_fields(q: &mut SqlBuilder, input: &EventInput) -> Result<(), ApiError> {
+    let casualties = serde_json::to_value(&input.casualties).map_err(ApiError::internal)?;
+    let location = input.location.as_ref();
+    q.bind::<Text, _>(input.title.to_string())
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(input.summary.clone())
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(input.language.as_ref().map(ToString::to_string))
+        .sql(", ")
+        .bind::<Text, _>(input.event_type.to_string())
+        .sql(", ")
+        .bind::<Timestamptz, _>(input.occurred_start)
+        .sql(", ")
+        .bind::<Nullable<Timestamptz>, _>(input.occurred_end)
+        .sql(", ")
+        .bind::<Text, _>(input.precision.as_str())
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(input.timezone.as_ref().map(ToString::to_string))
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(location.map(|l| l.name.clone()))
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(location.and_then(|l| l.admin1.clone()))
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(location.map(|l| l.country_code.to_string()))
+        .sql(", ")
+        .bind::<Nullable<diesel::sql_types::Double>, _>(location.and_then(|l| l.lat))
+        .sql(", ")
+        .bind::<Nullable<diesel::sql_types::Double>, _>(location.and_then(|l| l.lon))
+        .sql(", ")
+        .bind::<Jsonb, _>(casualties)
+        .sql(", ")
+        .bind::<Text, _>(input.status.as_str())
+        .sql(", ")
+        .bind::<Array<Text>, _>(strings(&input.tags))
+        .sql(", ")
+        .bind::<Nullable<Text>, _>(input.external_id.as_ref().map(ToString::to_string));
+    Ok(())
+}
+
+/// Inserts actors, sources and timeline memberships of a new or replaced event.
+async fn write_children(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    input: &EventInput,
+) -> Result<(), ApiError> {
+    if !input.actors.is_empty() {
+        // Sorted, so concurrent writers take the unique-index locks in one order.
+        let mut names: Vec<String> = input.actors.iter().map(|a| a.name.to_string()).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        let ids: Vec<Uuid> = names.iter().map(|_| Uuid::now_v7()).collect();
+        diesel::sql_query(
+            "INSERT INTO actors (id, name) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (name_key) DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Text>, _>(names)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO event_actors (event_id, position, actor_id, role) \
+             SELECT $1, t.pos - 1, a.id, t.role \
+             FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(name, role, pos) \
+             JOIN actors a ON a.name_key = lower(t.name)",
+        )
+        .bind::<SqlUuid, _>(id.0)
+        .bind::<Array<Text>, _>(
+            input
+                .actors
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            input
+                .actors
+                .iter()
+                .map(|a| a.role.clone())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+    }
+    if !input.sources.is_empty() {
+        upsert_sources(conn, input).await?;
+        let via: Vec<String> = input
+            .sources
+            .iter()
+            .map(|s| serde_json::to_string(&s.via).unwrap_or_else(|_| "[]".into()))
+            .collect();
+        diesel::sql_query(
+            "INSERT INTO event_sources (event_id, position, source_id, via, quote) \
+             SELECT $1, t.pos - 1, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via::jsonb)), t.quote \
+             FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(url, via, quote, pos) \
+             JOIN sources s ON s.url = t.url",
+        )
+        .bind::<SqlUuid, _>(id.0)
+        .bind::<Array<Text>, _>(input.sources.iter().map(|s| s.url.to_string()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(via)
+        .bind::<Array<Nullable<Text>>, _>(input.sources.iter().map(|s| s.quote.clone()).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    }
+    super::timelines::set_memberships(conn, id, &strings(&input.timelines)).await?;
+    Ok(())
+}
+
+/// Sources are shared by URL; newer non-empty metadata fills in or replaces older.
+async fn upsert_sources(conn: &mut AsyncPgConnection, input: &EventInput) -> Result<(), ApiError> {
+    let mut by_url = std::collections::BTreeMap::new();
+    for source in &input.sources {
+        by_url.insert(source.url.to_string(), source);
+    }
+    let ids: Vec<Uuid> = by_url.keys().map(|_| Uuid::now_v7()).collect();
+    diesel::sql_query(
+        "INSERT INTO sources (id, url, title, publisher, published_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+         ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
+             publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
+             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.title.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.publisher.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(by_url.values().map(|s| s.published_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Top-level keys whose value differs between `before` (writable JSON, or
+/// `Null` for a new event) and `after`.
+fn changed_fields(before: &serde_json::Value, after: &Event) -> Vec<String> {
+    let after = after.writable_json();
+    let Some(after) = after.as_object() else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(key, value)| before.get(key.as_str()) != Some(value))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// Appends the event's current state to its append-only history. The
+/// filterable columns are copied from the row just written.
+async fn append_revision(
+    conn: &mut AsyncPgConnection,
+    event: &Event,
+    kind: ChangeKind,
+    changed_fields: &[String],
+) -> Result<(), ApiError> {
+    let snapshot = serde_json::to_value(event).map_err(ApiError::internal)?;
+    diesel::sql_query(
+        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, changed_fields, snapshot, \
+             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
+         SELECT e.id, e.version, $2, now(), now(), $3, $4, e.deleted_at IS NOT NULL, e.occurred_start, \
+             e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
+             ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
+             ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
+         FROM events e WHERE e.id = $1",
+    )
+    .bind::<SqlUuid, _>(event.id.0)
+    .bind::<Text, _>(kind.as_str())
+    .bind::<Array<Text>, _>(changed_fields.to_vec())
+    .bind::<Jsonb, _>(snapshot)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// RFC 7396: objects merge key by key, `null` removes a key, anything else replaces.
+fn json_merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(Default::default());
+    }
+    if let Some(map) = target.as_object_mut() {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(&key);
+            } else {
+                json_merge_patch(map.entry(key).or_insert(serde_json::Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396_examples() {
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+        ];
+        for (mut target, patch, expected) in cases {
+            json_merge_patch(&mut target, patch);
+            assert_eq!(target, expected);
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct IdVersion {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Integer)]
+    version: i32,
+}
+
+/// The id and version of the live event with this `external_id`.
+pub async fn find_by_external_id(
+    conn: &mut AsyncPgConnection,
+    external_id: &crate::models::values::ExternalId,
+) -> Result<Option<(EventId, i32)>, ApiError> {
+    let rows: Vec<IdVersion> = diesel::sql_query(
+        "SELECT id, version FROM events WHERE external_id = $1 AND deleted_at IS NULL",
+    )
+    .bind::<Text, _>(external_id.to_string())
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().next().map(|r| (EventId(r.id), r.version)))
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// Number of events ever stored, deleted ones included.
+pub async fn count_all(conn: &mut AsyncPgConnection) -> Result<i64, ApiError> {
+    let rows: Vec<Count> = diesel::sql_query("SELECT count(*) AS count FROM events")
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().next().map(|r| r.count).unwrap_or(0))
+}

@@ -1,0 +1,119 @@
+//! Database access. Each submodule owns all SQL for one resource.
+
+pub mod actors;
+pub mod event_types;
+pub mod events;
+pub mod sql;
+pub mod timelines;
+
+use anyhow::Context;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+pub fn build_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        // A request waits at most this long for a connection, then gets a 503.
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .context("building the database pool")
+}
+
+/// Creates the database named in `database_url` if it does not exist yet.
+pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
+    if AsyncPgConnection::establish(database_url).await.is_ok() {
+        return Ok(());
+    }
+    let (server_url, name) = split_database_name(database_url)?;
+    let mut conn = AsyncPgConnection::establish(&format!("{server_url}/postgres"))
+        .await
+        .with_context(|| format!("connecting to the Postgres server of {server_url}"))?;
+    let create = format!("CREATE DATABASE {}", quote_ident(name));
+    match diesel::sql_query(create).execute(&mut conn).await {
+        Ok(_) => {
+            tracing::info!(database = name, "created database");
+            Ok(())
+        }
+        // Another process created it in the meantime.
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("already exists") =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err).context("creating the database"),
+    }
+}
+
+/// Applies pending embedded migrations. Diesel's migration harness is
+/// synchronous, so it runs on a thread of its own.
+pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_owned();
+    let applied = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || -> anyhow::Result<usize> {
+            let mut conn =
+                <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
+            // Serialize concurrent starters (several replicas, parallel tests).
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SELECT pg_advisory_lock(7205118)"),
+                &mut conn,
+            )?;
+            let result = conn.run_pending_migrations(MIGRATIONS).map(|v| v.len());
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SELECT pg_advisory_unlock(7205118)"),
+                &mut conn,
+            )?;
+            result.map_err(|e| anyhow::anyhow!(e))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the migration thread panicked"))?
+    })
+    .await??;
+    if applied > 0 {
+        tracing::info!(applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// Splits `postgres://u@h:5432/db?x=y` into (`postgres://u@h:5432`, `db`).
+fn split_database_name(url: &str) -> anyhow::Result<(&str, &str)> {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let after_scheme = without_query.find("://").map(|i| i + 3).unwrap_or(0);
+    let slash = without_query[after_scheme..]
+        .find('/')
+        .map(|i| i + after_scheme)
+        .context("DATABASE_URL names no database")?;
+    let name = &without_query[slash + 1..];
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    Ok((&without_query[..slash], name))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_database_name_from_url() {
+        assert_eq!(
+            split_database_name("postgres://postgres@localhost:5432/chronik?sslmode=disable")
+                .unwrap(),
+            ("postgres://postgres@localhost:5432", "chronik")
+        );
+        assert!(split_database_name("postgres://localhost").is_err());
+    }
+}

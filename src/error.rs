@@ -1,0 +1,204 @@
+//! One error type for the whole API. Every failure a client can see is an
+//! RFC 9457 `application/problem+json` document.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input value, named by its JSON path or query parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON path (`casualties[0].min`) or query parameter name (`from`).
+    #[schema(example = "occurred_start")]
+    pub field: String,
+    #[schema(example = "must be an RFC 3339 date-time with an offset")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:chronik:problem:validation",
+    "title": "The request contains invalid values",
+    "status": 422,
+    "detail": "type: unknown event type `battle`; valid types: armed_clash, arrest, casualties",
+    "errors": [{"field": "type", "message": "unknown event type `battle`; valid types: armed_clash, arrest, casualties"}]
+}))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Present on `412 Precondition Failed`: the event's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A query parameter, path segment or header could not be understood.
+    #[error("{}", describe(.0))]
+    BadRequest(Vec<FieldError>),
+    /// The body was well-formed but its values are not acceptable.
+    #[error("{}", describe(.0))]
+    Validation(Vec<FieldError>),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{detail}")]
+    PreconditionFailed {
+        detail: String,
+        current_version: i32,
+    },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("the database is not reachable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest(vec![FieldError::new(field, message)])
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => ("bad-request", "The request has invalid parameters"),
+            Self::Validation(_) => ("validation", "The request contains invalid values"),
+            Self::MalformedJson(_) => ("malformed-json", "The request body is not valid JSON"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::Conflict(_) => ("conflict", "Conflict with the current state"),
+            Self::PreconditionFailed { .. } => ("precondition-failed", "Precondition failed"),
+            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
+            Self::Unavailable => ("unavailable", "Service unavailable"),
+            Self::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (kind, title) = self.kind();
+        let errors = match self {
+            Self::BadRequest(errors) | Self::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        let current_version = match self {
+            Self::PreconditionFailed {
+                current_version, ..
+            } => Some(*current_version),
+            _ => None,
+        };
+        Problem {
+            problem_type: format!("urn:chronik:problem:{kind}"),
+            title: title.to_owned(),
+            status: self.status_code().as_u16(),
+            detail: self.to_string(),
+            errors,
+            current_version,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(err) = self {
+            tracing::error!(error = ?err, "request failed");
+        }
+        problem_response(self.status_code(), &self.to_problem())
+    }
+}
+
+pub fn problem_response(status: StatusCode, problem: &Problem) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        builder.insert_header((header::RETRY_AFTER, "1"));
+    }
+    builder.body(serde_json::to_string(problem).unwrap_or_default())
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &err {
+            Error::NotFound => Self::NotFound("not found".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::Conflict(match info.constraint_name() {
+                    Some("events_external_id_unique") => {
+                        "an event with this external_id already exists".into()
+                    }
+                    Some("timelines_slug_unique") => {
+                        "a timeline with this slug already exists".into()
+                    }
+                    Some("event_types_pkey") => {
+                        "an event type with this slug already exists".into()
+                    }
+                    _ => "the resource already exists".into(),
+                })
+            }
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                Self::invalid(info.constraint_name().unwrap_or("body"), info.message())
+            }
+            _ => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for ApiError {
+    fn from(err: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        tracing::warn!(error = %err, "no database connection");
+        Self::Unavailable
+    }
+}

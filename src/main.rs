@@ -1,0 +1,91 @@
+use anyhow::Context;
+use chronik::config::Config;
+use chronik::{app, import, openapi, telemetry};
+use clap::{Parser, Subcommand};
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "chronik",
+    version,
+    about = "An event store for dated news events"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve {
+        /// Load the demo timeline if the database holds no events yet.
+        #[arg(long, env = "CHRONIK_DEMO")]
+        demo: bool,
+    },
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Load events from a JSON, JSON-array or NDJSON file (idempotent by external_id).
+    Import { file: PathBuf },
+    /// Load the demo timeline (idempotent).
+    Demo,
+    /// Print the OpenAPI spec (as committed in openapi/openapi.json).
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.config;
+    telemetry::init(&config);
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(&config, demo).await,
+        Command::Migrate => app::prepare_database(&config).await.map(|_| ()),
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            import_text(&config, &text).await
+        }
+        Command::Demo => import_text(&config, import::DEMO).await,
+        Command::Openapi => {
+            print!("{}", openapi::json());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+    let pool = app::prepare_database(config).await?;
+    if demo {
+        let mut conn = pool.get().await?;
+        if chronik::db::events::count_all(&mut conn)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            == 0
+        {
+            let document = import::parse(import::DEMO).map_err(anyhow::Error::msg)?;
+            let summary = import::load(&mut conn, document).await?;
+            tracing::info!(events = summary.created, "loaded the demo timeline");
+        }
+    }
+    let listener =
+        TcpListener::bind(&config.addr).with_context(|| format!("binding {}", config.addr))?;
+    tracing::info!(addr = %config.addr, "listening");
+    app::run(listener, pool, config)?.await?;
+    Ok(())
+}
+
+async fn import_text(config: &Config, text: &str) -> anyhow::Result<()> {
+    let document = import::parse(text).map_err(anyhow::Error::msg)?;
+    let pool = app::prepare_database(config).await?;
+    let mut conn = pool.get().await?;
+    let summary = import::load(&mut conn, document).await?;
+    println!(
+        "imported: {} created, {} updated, {} unchanged; {} timelines created",
+        summary.created, summary.updated, summary.unchanged, summary.timelines_created
+    );
+    Ok(())
+}

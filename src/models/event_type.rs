@@ -1,0 +1,31 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::values::EventTypeSlug;
+
+/// An entry of the event-type vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"slug": "military_deployment", "label": "Military deployment", "description": "Troops, police or paramilitary forces sent to or moved within an area.", "created_at": "2026-11-24T10:00:00Z"}))]
+pub struct EventType {
+    pub slug: EventTypeSlug,
+    pub label: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Body of `POST /v1/event-types`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slug": "internet_shutdown", "label": "Internet shutdown", "description": "Nationwide or regional internet blackout."}))]
+pub struct NewEventType {
+    pub slug: EventTypeSlug,
+    pub label: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventTypeList {
+    pub data: Vec<EventType>,
+}

@@ -1,0 +1,41 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use crate::routes::{actors, event_types, events, health, timelines};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chronik",
+        description = "An event store for dated news events: what happened, when (with honest precision), where, \
+                       who, how many (as ranges) and according to whom, served as queryable timelines.\n\n\
+                       Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        events::list_events, events::create_event, events::get_event, events::patch_event,
+        events::replace_event, events::delete_event,
+        timelines::list_timelines, timelines::create_timeline, timelines::get_timeline,
+        timelines::patch_timeline, timelines::delete_timeline, timelines::list_timeline_events,
+        timelines::add_timeline_event, timelines::remove_timeline_event,
+        event_types::list_event_types, event_types::create_event_type,
+        actors::list_actors,
+        health::healthz, health::readyz,
+    ),
+    tags(
+        (name = "events", description = "Dated news events"),
+        (name = "timelines", description = "Curated sequences of events"),
+        (name = "event-types", description = "The event-type vocabulary"),
+        (name = "actors", description = "People, organizations and states named in events"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The spec as committed in `openapi/openapi.json`.
+pub fn json() -> String {
+    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

@@ -1,0 +1,66 @@
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::page_response;
+use crate::app::AppState;
+use crate::db;
+use crate::error::{ApiError, Problem};
+use crate::filter::{DEFAULT_LIMIT, parse_limit};
+use crate::models::actor::ActorPage;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActorQuery {
+    /// Case-insensitive name prefix.
+    #[param(example = "sal")]
+    pub q: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<String>,
+    /// Opaque cursor from `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// List actors, by name.
+#[utoipa::path(get, path = "/v1/actors", tag = "actors", params(ActorQuery),
+    responses(
+        (status = 200, description = "One page of actors", body = ActorPage,
+            headers(("Link" = String, description = "`rel=\"next\"` link when another page follows"))),
+        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_actors(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ActorQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = match query.limit.as_deref() {
+        Some(raw) => parse_limit(raw).map_err(|e| ApiError::field("limit", e))?,
+        None => DEFAULT_LIMIT,
+    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
+        })
+        .transpose()?;
+    let mut conn = state.pool.get().await?;
+    let (data, next) =
+        db::actors::list(&mut conn, query.q.as_deref(), after.as_deref(), limit).await?;
+    let next_cursor = next.map(|key| URL_SAFE_NO_PAD.encode(key));
+    Ok(page_response(
+        &req,
+        &ActorPage {
+            data,
+            next_cursor: next_cursor.clone(),
+        },
+        next_cursor.as_deref(),
+    ))
+}

@@ -1,0 +1,114 @@
+//! HTTP handlers: parse the request, call the store, shape the response.
+
+pub mod actors;
+pub mod event_types;
+pub mod events;
+pub mod health;
+pub mod timelines;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::filter::Cursor;
+use crate::models::event::{Event, EventPage};
+use crate::models::values::EventId;
+
+pub const JSON: &str = "application/json";
+pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
+
+pub fn parse_event_id(raw: &str) -> Result<EventId, ApiError> {
+    raw.parse().map_err(|e: String| ApiError::field("id", e))
+}
+
+pub fn parse_path<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    raw: &str,
+) -> Result<T, ApiError> {
+    raw.parse().map_err(|e: String| ApiError::field(field, e))
+}
+
+/// The version an `If-Match` header asks for (`"3"`), or `None` without one.
+/// `*` matches any existing event.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i32>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().unwrap_or("").trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .and_then(|s| s.parse::<i32>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::field(
+                "If-Match",
+                "must be an ETag such as \"3\" (the event's version) or *",
+            )
+        })
+}
+
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// A single event with its version as `ETag`.
+pub fn event_response(mut builder: actix_web::HttpResponseBuilder, event: &Event) -> HttpResponse {
+    builder
+        .insert_header((header::ETAG, etag(event.version)))
+        .json(event)
+}
+
+/// A page of events, with `next_cursor` and a `Link: rel="next"` header.
+pub fn event_page_response(
+    req: &HttpRequest,
+    events: Vec<Event>,
+    has_more: bool,
+    sort: crate::filter::SortOrder,
+) -> HttpResponse {
+    let next_cursor = has_more.then(|| events.last()).flatten().map(|last| {
+        Cursor {
+            occurred_start: last.occurred_start,
+            id: last.id,
+            sort,
+        }
+        .encode()
+    });
+    page_response(
+        req,
+        &EventPage {
+            data: events,
+            next_cursor: next_cursor.clone(),
+        },
+        next_cursor.as_deref(),
+    )
+}
+
+pub fn page_response<T: Serialize>(
+    req: &HttpRequest,
+    body: &T,
+    next_cursor: Option<&str>,
+) -> HttpResponse {
+    let mut builder = HttpResponse::Ok();
+    if let Some(cursor) = next_cursor {
+        builder.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_link(req, cursor)),
+        ));
+    }
+    builder.json(body)
+}
+
+/// The request's own path and query with `cursor` replaced: a relative
+/// reference that resolves correctly behind any proxy that keeps the path.
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
+    let mut pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    pairs.retain(|(key, _)| key != "cursor");
+    pairs.push(("cursor".into(), cursor.into()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("{}?{}", req.path(), query)
+}

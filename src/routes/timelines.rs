@@ -1,0 +1,187 @@
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{JSON, MERGE_PATCH_JSON, event_page_response, parse_event_id, parse_path};
+use crate::app::AppState;
+use crate::db;
+use crate::error::{ApiError, Problem};
+use crate::filter::EventQuery;
+use crate::json::parse_body;
+use crate::models::event::EventPage;
+use crate::models::timeline::{NewTimeline, Timeline, TimelineList, TimelinePatch};
+use crate::models::values::TimelineSlug;
+
+fn slug(raw: &str) -> Result<TimelineSlug, ApiError> {
+    parse_path("slug", raw)
+}
+
+/// List timelines.
+#[utoipa::path(get, path = "/v1/timelines", tag = "timelines",
+    responses((status = 200, description = "All timelines, by slug", body = TimelineList)))]
+pub async fn list_timelines(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let data = db::timelines::list(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(TimelineList { data }))
+}
+
+/// Create a timeline.
+#[utoipa::path(post, path = "/v1/timelines", tag = "timelines",
+    request_body(content = NewTimeline, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Timeline, headers(("Location" = String, description = "`/v1/timelines/{slug}`"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_timeline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let new: NewTimeline = parse_body(&req, &body, &[JSON])?;
+    let mut conn = state.pool.get().await?;
+    let timeline = db::timelines::create(&mut conn, new).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/timelines/{}", timeline.slug)))
+        .json(timeline))
+}
+
+/// Get a timeline with its event statistics.
+#[utoipa::path(get, path = "/v1/timelines/{slug}", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest")),
+    responses(
+        (status = 200, description = "The timeline", body = Timeline),
+        (status = 400, description = "Malformed slug", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_timeline(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug(&path)?;
+    let mut conn = state.pool.get().await?;
+    let timeline = db::timelines::find(&mut conn, &slug)
+        .await?
+        .ok_or_else(|| db::timelines::not_found(&slug))?;
+    Ok(HttpResponse::Ok().json(timeline))
+}
+
+/// Change a timeline's title or description (JSON merge patch).
+#[utoipa::path(patch, path = "/v1/timelines/{slug}", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug")),
+    request_body(content(
+        (TimelinePatch = "application/merge-patch+json"),
+        (TimelinePatch = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The updated timeline", body = Timeline),
+        (status = 400, description = "Malformed JSON or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch_timeline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug(&path)?;
+    let patch: TimelinePatch = parse_body(&req, &body, &[MERGE_PATCH_JSON, JSON])?;
+    let mut conn = state.pool.get().await?;
+    let timeline = db::timelines::update(&mut conn, &slug, patch).await?;
+    Ok(HttpResponse::Ok().json(timeline))
+}
+
+/// Delete a timeline. Its events stay; each loses the timeline from its `timelines` (a new version).
+#[utoipa::path(delete, path = "/v1/timelines/{slug}", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_timeline(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug(&path)?;
+    let mut conn = state.pool.get().await?;
+    db::timelines::delete(&mut conn, &slug).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a timeline's events (same filters and paging as `/v1/events`).
+#[utoipa::path(get, path = "/v1/timelines/{slug}/events", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest"), EventQuery),
+    responses(
+        (status = 200, description = "One page of the timeline's events", body = EventPage,
+            headers(("Link" = String, description = "`rel=\"next\"` link when another page follows"))),
+        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_timeline_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug(&path)?;
+    if query.timeline.is_some() {
+        return Err(ApiError::field(
+            "timeline",
+            "the timeline is given by the path",
+        ));
+    }
+    let (mut filter, page) = query.parse()?;
+    filter.timeline = Some(slug.clone());
+    let mut conn = state.pool.get().await?;
+    db::timelines::find(&mut conn, &slug)
+        .await?
+        .ok_or_else(|| db::timelines::not_found(&slug))?;
+    let (events, has_more) = db::events::list(&mut conn, &filter, &page).await?;
+    Ok(event_page_response(&req, events, has_more, page.sort))
+}
+
+/// Add an event to a timeline (idempotent).
+#[utoipa::path(put, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 204, description = "The event is on the timeline (a new event version if it was not before)"),
+        (status = 400, description = "Malformed slug or id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_timeline_event(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    set_membership(state, path, true).await
+}
+
+/// Remove an event from a timeline (idempotent; the event itself stays).
+#[utoipa::path(delete, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
+    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 204, description = "The event is not on the timeline"),
+        (status = 400, description = "Malformed slug or id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_timeline_event(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    set_membership(state, path, false).await
+}
+
+async fn set_membership(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    member: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (raw_slug, raw_id) = path.into_inner();
+    let slug = slug(&raw_slug)?;
+    let id = parse_event_id(&raw_id)?;
+    let mut conn = state.pool.get().await?;
+    db::timelines::set_membership(&mut conn, &slug, id, member).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
