@@ -106,8 +106,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Unknown query parameters are named; other parse errors are passed on as they are.
 fn query_error(message: &str) -> ApiError {
     let field = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split('`').next())
         .unwrap_or("query");
     ApiError::field(field, message)
 }

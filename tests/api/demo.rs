@@ -1,0 +1,53 @@
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_demo_timeline_loads_and_reloading_changes_nothing() {
+    let app = spawn_app().await;
+    let mut conn = app.pool.get().await.unwrap();
+    let first = chronik::import::load(
+        &mut conn,
+        chronik::import::parse(chronik::import::DEMO).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.created, 8);
+    assert_eq!(first.timelines_created, 1);
+    let again = chronik::import::load(
+        &mut conn,
+        chronik::import::parse(chronik::import::DEMO).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 8));
+
+    let timeline = app.get("/v1/timelines/kazakhstan-2022-unrest").await;
+    assert_eq!(timeline.body["event_count"], 8);
+    let deaths = app
+        .get("/v1/timelines/kazakhstan-2022-unrest/events?type=casualties&sort=asc")
+        .await;
+    assert_eq!(deaths.column("casualties").len(), 2);
+    let claimed = &deaths.body["data"][1]["casualties"][0];
+    assert_eq!(
+        *claimed,
+        json!({"kind": "killed", "party": "protesters", "min": 24, "max": null, "status": "claimed"})
+    );
+    assert_eq!(
+        deaths.body["data"][1]["sources"][0]["via"],
+        json!(["Interfax-Kazakhstan", "TASS", "RIA Novosti"])
+    );
+}
+
+#[tokio::test]
+async fn import_is_all_or_nothing() {
+    let app = spawn_app().await;
+    let text = r#"{"external_id": "a", "title": "ok", "type": "riot", "occurred_start": "2022-01-05T00:00:00Z"}
+{"external_id": "b", "title": "bad", "type": "no_such_type", "occurred_start": "2022-01-05T00:00:00Z"}"#;
+    let mut conn = app.pool.get().await.unwrap();
+    let err = chronik::import::load(&mut conn, chronik::import::parse(text).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("record 2"), "{err}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}

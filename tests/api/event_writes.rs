@@ -1,0 +1,474 @@
+use serde_json::json;
+
+use crate::helpers::{event, spawn_app, with};
+
+#[tokio::test]
+async fn create_returns_201_with_location_etag_and_the_stored_event() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    let input = with(
+        event("Protest in Almaty", "2022-01-05T10:00:00+06:00"),
+        json!({
+            "external_id": "ext-1",
+            "summary": "Thousands gathered.",
+            "language": "de",
+            "occurred_end": "2022-01-05T14:00:00+06:00",
+            "precision": "hour",
+            "timezone": "Asia/Almaty",
+            "actors": [{"name": "Protesters", "role": "organizer"}],
+            "casualties": [{"kind": "injured", "party": "police", "min": 3, "max": 10, "status": "claimed"}],
+            "sources": [{"url": "https://example.org/a", "title": "A", "publisher": "Example", "published_at": "2022-01-05T12:00:00Z", "via": ["TASS"], "quote": "q"}],
+            "status": "confirmed",
+            "tags": ["almaty"],
+            "timelines": ["kz"]
+        }),
+    );
+    let reply = app.post("/v1/events", &input).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let id = reply.body["id"].as_str().unwrap();
+    assert_eq!(
+        reply.header("location").unwrap(),
+        format!("/v1/events/{id}")
+    );
+    assert_eq!(reply.header("etag"), Some("\"1\""));
+    let body = &reply.body;
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["occurred_start"], "2022-01-05T04:00:00Z");
+    assert_eq!(body["occurred_end"], "2022-01-05T08:00:00Z");
+    assert_eq!(body["precision"], "hour");
+    assert_eq!(body["timezone"], "Asia/Almaty");
+    assert_eq!(body["location"]["country_code"], "KZ");
+    assert_eq!(
+        body["actors"],
+        json!([{"name": "Protesters", "role": "organizer"}])
+    );
+    assert_eq!(body["casualties"][0]["max"], 10);
+    assert_eq!(body["sources"][0]["via"], json!(["TASS"]));
+    assert_eq!(body["sources"][0]["published_at"], "2022-01-05T12:00:00Z");
+    assert_eq!(body["timelines"], json!(["kz"]));
+    assert_eq!(body["tags"], json!(["almaty"]));
+
+    let fetched = app.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, reply.body);
+}
+
+#[tokio::test]
+async fn defaults_apply_to_omitted_fields() {
+    let app = spawn_app().await;
+    let body = app
+        .create_event(
+            &json!({"title": "t", "type": "riot", "occurred_start": "2022-01-05T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(body["precision"], "day");
+    assert_eq!(body["status"], "reported");
+    assert_eq!(body["location"], json!(null));
+    assert_eq!(body["actors"], json!([]));
+    assert_eq!(body["casualties"], json!([]));
+}
+
+#[tokio::test]
+async fn unknown_type_is_422_listing_the_valid_types() {
+    let app = spawn_app().await;
+    let reply = app
+        .post(
+            "/v1/events",
+            &with(
+                event("t", "2022-01-05T00:00:00Z"),
+                json!({"type": "battle"}),
+            ),
+        )
+        .await;
+    reply.assert_problem(422, "type");
+    let message = reply.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("military_deployment") && message.contains("armed_clash"),
+        "{message}"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    let base = event("t", "2022-01-05T00:00:00Z");
+    let cases = [
+        (json!({"title": ""}), "title"),
+        (json!({"title": "x".repeat(301)}), "title"),
+        (json!({"occurred_start": "2022-01-05"}), "occurred_start"),
+        (
+            json!({"occurred_start": "2022-01-05T10:00:00"}),
+            "occurred_start",
+        ),
+        (
+            json!({"occurred_end": "2022-01-04T00:00:00Z"}),
+            "occurred_end",
+        ),
+        (json!({"precision": "week"}), "precision"),
+        (json!({"timezone": "Asia/Nowhere"}), "timezone"),
+        (json!({"language": "not a language"}), "language"),
+        (json!({"status": "rumoured"}), "status"),
+        (
+            json!({"location": {"name": "X", "country_code": "XX"}}),
+            "location.country_code",
+        ),
+        (
+            json!({"location": {"name": "X", "country_code": "KZ", "lat": 91, "lon": 0}}),
+            "location.lat",
+        ),
+        (
+            json!({"location": {"name": "X", "country_code": "KZ", "lat": 1}}),
+            "location.lon",
+        ),
+        (
+            json!({"casualties": [{"kind": "killed", "min": 5, "max": 2}]}),
+            "casualties[0].max",
+        ),
+        (
+            json!({"casualties": [{"kind": "eaten", "min": 5}]}),
+            "casualties[0].kind",
+        ),
+        (
+            json!({"casualties": [{"kind": "killed", "min": -1}]}),
+            "casualties[0].min",
+        ),
+        (json!({"sources": [{"url": "not a url"}]}), "sources[0].url"),
+        (json!({"tags": ["a,b"]}), "tags[0]"),
+        (json!({"timelines": ["missing"]}), "timelines[0]"),
+        (json!({"colour": "red"}), "colour"),
+        (json!({"id": "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"}), "id"),
+        (json!({"title": 5}), "title"),
+    ];
+    for (overrides, field) in cases {
+        let reply = app
+            .post("/v1/events", &with(base.clone(), overrides.clone()))
+            .await;
+        assert_eq!(reply.status, 422, "{overrides}: {}", reply.text);
+        reply.assert_problem(422, field);
+    }
+    let missing = app
+        .post(
+            "/v1/events",
+            &json!({"type": "riot", "occurred_start": "2022-01-05T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(missing.status, 422);
+    assert!(
+        missing.body["detail"].as_str().unwrap().contains("title"),
+        "{}",
+        missing.text
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_field_error_names_the_field() {
+    let app = spawn_app().await;
+    let reply = app
+        .post(
+            "/v1/events",
+            &with(event("t", "2022-01-05T00:00:00Z"), json!({"colour": "red"})),
+        )
+        .await;
+    reply.assert_problem(422, "colour");
+    assert!(
+        reply.body["detail"].as_str().unwrap().contains("colour"),
+        "{}",
+        reply.text
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = spawn_app().await;
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/v1/events"))
+                .header("content-type", "application/json")
+                .body("{\"title\": "),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(reply.body["type"], "urn:chronik:problem:malformed-json");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = spawn_app().await;
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/v1/events"))
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(reply.status, 415);
+    assert_eq!(reply.content_type(), "application/problem+json");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_problem() {
+    let app = spawn_app().await;
+    let big = with(
+        event("t", "2022-01-05T00:00:00Z"),
+        json!({"summary": "x".repeat(2 << 20)}),
+    );
+    let reply = app.post("/v1/events", &big).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn duplicate_external_id_is_409_and_writes_nothing() {
+    let app = spawn_app().await;
+    let first = with(
+        event("a", "2022-01-05T00:00:00Z"),
+        json!({"external_id": "same"}),
+    );
+    app.create_event(&first).await;
+    let second = with(
+        event("b", "2022-01-06T00:00:00Z"),
+        json!({"external_id": "same", "actors": [{"name": "Only In Second"}]}),
+    );
+    let reply = app.post("/v1/events", &second).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM actors").await,
+        0,
+        "no partial write"
+    );
+}
+
+#[tokio::test]
+async fn actors_match_case_insensitively_and_sources_dedupe_by_url() {
+    let app = spawn_app().await;
+    let a = app
+        .create_event(&with(
+            event("a", "2022-01-05T00:00:00Z"),
+            json!({"actors": [{"name": "TASS"}], "sources": [{"url": "https://example.org/x", "title": "Old"}]}),
+        ))
+        .await;
+    app.create_event(&with(
+        event("b", "2022-01-06T00:00:00Z"),
+        json!({"actors": [{"name": "tass", "role": "agency"}], "sources": [{"url": "https://example.org/x", "title": "New"}]}),
+    ))
+    .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM actors").await, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM sources").await, 1);
+    let a = app
+        .get(&format!("/v1/events/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(a.body["actors"][0]["name"], "TASS");
+    assert_eq!(a.body["sources"][0]["title"], "New");
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_given_fields_and_null_clears() {
+    let app = spawn_app().await;
+    let created = app
+        .create_event(&with(
+            event("t", "2022-01-05T00:00:00Z"),
+            json!({"summary": "s", "tags": ["a"], "casualties": [{"kind": "killed", "min": 8, "max": 8}]}),
+        ))
+        .await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .patch(&path, &json!({"title": "new", "summary": null, "casualties": [{"kind": "killed", "min": 24}]}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["title"], "new");
+    assert_eq!(reply.body["summary"], json!(null));
+    assert_eq!(reply.body["tags"], json!(["a"]));
+    assert_eq!(reply.body["casualties"][0]["min"], 24);
+    assert_eq!(reply.body["casualties"][0]["max"], json!(null));
+    assert_eq!(reply.body["version"], 2);
+    assert_eq!(reply.header("etag"), Some("\"2\""));
+    assert_eq!(reply.body["created_at"], created["created_at"]);
+}
+
+#[tokio::test]
+async fn patch_accepts_plain_json_content_type() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .send(
+            app.client
+                .patch(app.url(&path))
+                .json(&json!({"status": "confirmed"})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["status"], "confirmed");
+}
+
+#[tokio::test]
+async fn patch_that_changes_nothing_keeps_the_version() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app.patch(&path, &json!({"title": "t"})).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["version"], 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM event_revisions").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn invalid_patch_is_422_and_changes_nothing() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    app.patch(&path, &json!({"occurred_end": "2021-01-01T00:00:00Z"}))
+        .await
+        .assert_problem(422, "occurred_end");
+    app.patch(&path, &json!({"version": 7}))
+        .await
+        .assert_problem(422, "version");
+    app.patch(&path, &json!({"title": null}))
+        .await
+        .assert_problem(422, "body");
+    let now = app.get(&path).await;
+    assert_eq!(now.body, created);
+}
+
+#[tokio::test]
+async fn put_replaces_every_writable_field() {
+    let app = spawn_app().await;
+    let created = app
+        .create_event(&with(
+            event("t", "2022-01-05T00:00:00Z"),
+            json!({"tags": ["a"], "summary": "s"}),
+        ))
+        .await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .put(
+            &path,
+            &json!({"title": "u", "type": "riot", "occurred_start": "2022-01-06T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["tags"], json!([]));
+    assert_eq!(reply.body["summary"], json!(null));
+    assert_eq!(reply.body["location"], json!(null));
+    assert_eq!(reply.body["type"], "riot");
+    assert_eq!(reply.body["version"], 2);
+}
+
+#[tokio::test]
+async fn if_match_with_an_old_version_is_412_naming_the_current_one() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    app.patch(&path, &json!({"title": "v2"})).await;
+    let stale = app
+        .send(
+            app.client
+                .patch(app.url(&path))
+                .header("content-type", "application/merge-patch+json")
+                .header("if-match", "\"1\"")
+                .body(r#"{"title": "v3"}"#),
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+    assert_eq!(stale.content_type(), "application/problem+json");
+    assert_eq!(stale.body["current_version"], 2);
+    let fresh = app
+        .send(
+            app.client
+                .patch(app.url(&path))
+                .header("content-type", "application/merge-patch+json")
+                .header("if-match", "\"2\"")
+                .body(r#"{"title": "v3"}"#),
+        )
+        .await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(fresh.body["version"], 3);
+}
+
+#[tokio::test]
+async fn malformed_if_match_is_400() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .send(
+            app.client
+                .delete(app.url(&path))
+                .header("if-match", "version one"),
+        )
+        .await;
+    reply.assert_problem(400, "If-Match");
+}
+
+#[tokio::test]
+async fn delete_hides_the_event_but_keeps_its_history() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app.delete(&path).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(app.get(&path).await.status, 404);
+    assert_eq!(app.delete(&path).await.status, 404);
+    assert_eq!(app.patch(&path, &json!({"title": "x"})).await.status, 404);
+    assert!(app.get("/v1/events").await.column("id").is_empty());
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM event_revisions WHERE kind = 'deleted' AND version = 2"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn every_write_appends_a_revision_matching_the_current_state() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    app.patch(&path, &json!({"title": "two"})).await;
+    app.put(&path, &event("three", "2022-01-05T00:00:00Z"))
+        .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM event_revisions").await,
+        3
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM events e JOIN event_revisions r ON r.event_id = e.id AND r.version = e.version \
+             WHERE r.snapshot->>'title' = e.title AND r.changed_fields = ARRAY['title']"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn revisions_cannot_be_rewritten() {
+    let app = spawn_app().await;
+    app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let mut conn = app.pool.get().await.unwrap();
+    use diesel_async::RunQueryDsl;
+    for sql in [
+        "UPDATE event_revisions SET kind = 'updated'",
+        "DELETE FROM event_revisions",
+        "TRUNCATE event_revisions",
+    ] {
+        let result = diesel::sql_query(sql).execute(&mut conn).await;
+        assert!(result.is_err(), "{sql} must fail");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM event_revisions").await,
+        1
+    );
+}

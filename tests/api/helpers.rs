@@ -1,0 +1,287 @@
+//! `spawn_app()`: each test gets its own server and its own database, cloned
+//! from a migrated template and dropped when the test ends.
+
+use chronik::config::Config;
+use chronik::db::{self, DbPool};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use tokio::sync::OnceCell;
+
+/// The Postgres server tests run against (no database name).
+fn server_url() -> String {
+    std::env::var("CHRONIK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// A database with all migrations applied, built once per test process so
+/// that no run depends on what an earlier one left behind.
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("chronik_test_tpl_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = maintenance().await;
+            execute(&mut conn, "SELECT pg_advisory_lock(7205119)").await;
+            // Templates of earlier runs; one still in use by a running process stays.
+            for stale in databases_like(&mut conn, "chronik_test_tpl_%").await {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {stale}"))
+                    .execute(&mut conn)
+                    .await;
+            }
+            execute(&mut conn, "SELECT pg_advisory_unlock(7205119)").await;
+            execute(&mut conn, &format!("CREATE DATABASE {name}")).await;
+            db::run_migrations(&format!("{}/{name}", server_url()))
+                .await
+                .expect("migrating the template");
+            name
+        })
+        .await
+}
+
+async fn maintenance() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+        .await
+        .expect("connecting to Postgres; is it running? (see README)")
+}
+
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn databases_like(conn: &mut AsyncPgConnection, pattern: &str) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let rows: Vec<Name> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE $1")
+            .bind::<diesel::sql_types::Text, _>(pattern)
+            .load(conn)
+            .await
+            .expect("querying pg_database");
+    rows.into_iter().map(|r| r.datname).collect()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    database: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let template = template().await;
+    let database = format!("chronik_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = maintenance().await;
+    execute(
+        &mut conn,
+        &format!("CREATE DATABASE {database} TEMPLATE {template}"),
+    )
+    .await;
+    let config = Config::for_database(format!("{}/{database}", server_url()));
+    let pool = db::build_pool(&config.database_url, 8).expect("pool");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    let port = listener.local_addr().expect("local addr").port();
+    let server = chronik::app::run(listener, pool.clone(), &config).expect("starting the server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        pool,
+        database,
+        server: handle,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server and drop the database even when the test panicked.
+        drop(self.server.stop(false));
+        let database = self.database.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = maintenance().await;
+                execute(
+                    &mut conn,
+                    &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+                )
+                .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A response read whole: what a client sees.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or("")
+    }
+
+    /// Asserts a problem+json error with `status` that names `field` in `errors`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, field: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.body["status"], status);
+        let fields: Vec<&str> = self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&field),
+            "expected an error for `{field}`, got {}",
+            self.text
+        );
+    }
+
+    /// The `data` array's `field` values, in order.
+    pub fn column(&self, field: &str) -> Vec<Value> {
+        self.body["data"]
+            .as_array()
+            .map(|items| items.iter().map(|item| item[field].clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("reading the body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.put(self.url(path)).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            self.client
+                .patch(self.url(path))
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Creates an event and returns it as stored.
+    pub async fn create_event(&self, event: &Value) -> Value {
+        let reply = self.post("/v1/events", event).await;
+        assert_eq!(reply.status, 201, "creating an event: {}", reply.text);
+        reply.body
+    }
+
+    pub async fn create_timeline(&self, slug: &str) -> Value {
+        let reply = self
+            .post(
+                "/v1/timelines",
+                &json!({"slug": slug, "title": format!("Timeline {slug}")}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "creating a timeline: {}", reply.text);
+        reply.body
+    }
+
+    /// Follows `next_cursor` from `path` and returns every page's ids in order.
+    pub async fn all_ids(&self, path: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(url) = next.take() {
+            let reply = self.get(&url).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            ids.extend(
+                reply
+                    .column("id")
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(String::from)),
+            );
+            if let Some(cursor) = reply.body["next_cursor"].as_str() {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                next = Some(format!("{path}{sep}cursor={cursor}"));
+            }
+        }
+        ids
+    }
+
+    /// Counts rows with plain SQL, for checks no endpoint exposes yet.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        let rows: Vec<Count> = diesel::sql_query(sql).load(&mut conn).await.expect(sql);
+        rows[0].n
+    }
+}
+
+/// A valid event; override fields with `with`.
+pub fn event(title: &str, start: &str) -> Value {
+    json!({
+        "title": title,
+        "type": "protest",
+        "occurred_start": start,
+        "location": {"name": "Almaty", "country_code": "KZ", "lat": 43.2389, "lon": 76.8897},
+    })
+}
+
+pub fn with(mut base: Value, overrides: Value) -> Value {
+    if let (Some(base), Some(overrides)) = (base.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}

@@ -1,0 +1,181 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, event, spawn_app, with};
+
+async fn titles(app: &TestApp, query: &str) -> Vec<String> {
+    let reply = app.get(&format!("/v1/events?{query}")).await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+    reply
+        .column("title")
+        .into_iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Three events around the day boundaries of 2022-01-05 (UTC).
+async fn boundary_events(app: &TestApp) {
+    // Ends exactly at the first instant of the 5th.
+    app.create_event(&with(
+        event("ends-at-midnight", "2022-01-04T20:00:00Z"),
+        json!({"occurred_end": "2022-01-05T00:00:00Z"}),
+    ))
+    .await;
+    // The last microsecond of the 5th.
+    app.create_event(&event("last-instant", "2022-01-05T23:59:59.999999Z"))
+        .await;
+    // The first instant of the 6th.
+    app.create_event(&event("next-day", "2022-01-06T00:00:00Z"))
+        .await;
+}
+
+#[tokio::test]
+async fn date_only_bounds_are_inclusive_whole_days() {
+    let app = spawn_app().await;
+    boundary_events(&app).await;
+    assert_eq!(
+        titles(&app, "from=2022-01-05&to=2022-01-05").await,
+        ["ends-at-midnight", "last-instant"]
+    );
+    assert_eq!(titles(&app, "from=2022-01-06").await, ["next-day"]);
+    assert_eq!(titles(&app, "to=2022-01-04").await, ["ends-at-midnight"]);
+}
+
+#[tokio::test]
+async fn datetime_bounds_are_inclusive_instants() {
+    let app = spawn_app().await;
+    boundary_events(&app).await;
+    assert_eq!(
+        titles(&app, "from=2022-01-06T00:00:00Z&to=2022-01-06T00:00:00Z").await,
+        ["next-day"]
+    );
+    // An offset is honoured: 06:00+06:00 is midnight UTC.
+    assert_eq!(
+        titles(&app, "to=2022-01-05T06:00:00%2B06:00").await,
+        ["ends-at-midnight"]
+    );
+}
+
+#[tokio::test]
+async fn tz_shifts_date_only_bounds() {
+    let app = spawn_app().await;
+    boundary_events(&app).await;
+    // 2022-01-06 in Almaty (UTC+6) is 2022-01-05T18:00Z .. 2022-01-06T17:59:59.999999Z.
+    assert_eq!(
+        titles(&app, "from=2022-01-06&to=2022-01-06&tz=Asia/Almaty").await,
+        ["last-instant", "next-day"]
+    );
+}
+
+#[tokio::test]
+async fn events_spanning_the_window_match_by_overlap() {
+    let app = spawn_app().await;
+    app.create_event(&with(
+        event("whole-week", "2022-01-01T00:00:00Z"),
+        json!({"occurred_end": "2022-01-08T00:00:00Z"}),
+    ))
+    .await;
+    assert_eq!(
+        titles(&app, "from=2022-01-05&to=2022-01-06").await,
+        ["whole-week"]
+    );
+    assert!(titles(&app, "from=2022-01-09").await.is_empty());
+}
+
+async fn varied_events(app: &TestApp) {
+    app.create_timeline("kz").await;
+    let events: [Value; 4] = [
+        with(
+            event("deploy", "2022-01-06T00:00:00Z"),
+            json!({"type": "military_deployment", "actors": [{"name": "CSTO"}], "tags": ["csto"], "timelines": ["kz"]}),
+        ),
+        with(
+            event("deaths", "2022-01-05T20:00:00Z"),
+            json!({"type": "casualties", "status": "confirmed", "tags": ["almaty"], "timelines": ["kz"]}),
+        ),
+        with(
+            event("elsewhere", "2022-01-06T00:00:00Z"),
+            json!({"type": "casualties", "location": {"name": "Bishkek", "country_code": "KG"}}),
+        ),
+        with(
+            event("protest", "2022-01-04T00:00:00Z"),
+            json!({"tags": ["almaty", "zhanaozen"]}),
+        ),
+    ];
+    for e in &events {
+        app.create_event(e).await;
+    }
+}
+
+#[tokio::test]
+async fn type_country_and_date_filters_combine() {
+    let app = spawn_app().await;
+    varied_events(&app).await;
+    assert_eq!(
+        titles(
+            &app,
+            "from=2022-01-05&to=2022-01-07&type=casualties,military_deployment&country=KZ"
+        )
+        .await,
+        ["deaths", "deploy"]
+    );
+    assert_eq!(titles(&app, "country=kg").await, ["elsewhere"]);
+}
+
+#[tokio::test]
+async fn actor_filter_is_case_insensitive() {
+    let app = spawn_app().await;
+    varied_events(&app).await;
+    assert_eq!(titles(&app, "actor=csto").await, ["deploy"]);
+    assert!(titles(&app, "actor=nobody").await.is_empty());
+}
+
+#[tokio::test]
+async fn tag_timeline_and_status_filters() {
+    let app = spawn_app().await;
+    varied_events(&app).await;
+    assert_eq!(titles(&app, "tag=almaty").await, ["protest", "deaths"]);
+    assert_eq!(
+        titles(&app, "tag=zhanaozen,csto").await,
+        ["protest", "deploy"]
+    );
+    assert_eq!(titles(&app, "timeline=kz").await, ["deaths", "deploy"]);
+    assert_eq!(titles(&app, "status=confirmed").await, ["deaths"]);
+    assert_eq!(titles(&app, "status=reported,confirmed").await.len(), 4);
+}
+
+#[tokio::test]
+async fn sort_desc_reverses_the_order() {
+    let app = spawn_app().await;
+    varied_events(&app).await;
+    let asc = titles(&app, "sort=asc").await;
+    let mut desc = titles(&app, "sort=desc").await;
+    desc.reverse();
+    assert_eq!(asc, desc);
+    assert_eq!(asc[0], "protest");
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_each() {
+    let app = spawn_app().await;
+    let cases = [
+        ("from=yesterday", "from"),
+        ("to=2022-13-01", "to"),
+        ("from=2022-01-07&to=2022-01-05", "from"),
+        ("from=2022-01-05T10:00:00", "from"),
+        ("tz=Mars/Base", "tz"),
+        ("type=Not%20A%20Type", "type"),
+        ("country=XX", "country"),
+        ("status=rumoured", "status"),
+        ("sort=sideways", "sort"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=bogus", "cursor"),
+        ("colour=red", "colour"),
+    ];
+    for (query, field) in cases {
+        let reply = app.get(&format!("/v1/events?{query}")).await;
+        assert_eq!(reply.status, 400, "{query}: {}", reply.text);
+        reply.assert_problem(400, field);
+    }
+}
