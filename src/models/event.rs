@@ -158,7 +158,7 @@ pub struct Source {
     pub title: Option<String>,
     #[serde(default)]
     pub publisher: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339_opt")]
     pub published_at: Option<DateTime<Utc>>,
     /// Agencies or channels the publisher attributes the information to.
     #[serde(default)]
@@ -201,8 +201,10 @@ pub struct EventInput {
     #[serde(rename = "type")]
     pub event_type: EventTypeSlug,
     /// RFC 3339 date-time with an offset.
+    #[serde(deserialize_with = "super::rfc3339")]
     pub occurred_start: DateTime<Utc>,
-    #[serde(default)]
+    /// End of the interval (inclusive), when the event lasted or its time is known only as a span.
+    #[serde(default, deserialize_with = "super::rfc3339_opt")]
     pub occurred_end: Option<DateTime<Utc>>,
     #[serde(default)]
     pub precision: Precision,
