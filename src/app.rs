@@ -103,10 +103,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }
 
-/// Unknown query parameters are named; other parse errors are passed on as they are.
+/// Unknown and repeated query parameters are named; other parse errors are passed on as they are.
 fn query_error(message: &str) -> ApiError {
-    let field = message
-        .split_once("unknown field `")
+    let field = ["unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|marker| message.split_once(marker))
         .and_then(|(_, rest)| rest.split('`').next())
         .unwrap_or("query");
     ApiError::field(field, message)

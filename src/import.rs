@@ -5,6 +5,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 
 use crate::db;
+use crate::db::events::ChangeMeta;
 use crate::error::ApiError;
 use crate::models::event::EventInput;
 use crate::models::timeline::NewTimeline;
@@ -122,7 +123,7 @@ async fn load_event(
     };
     match existing {
         Some((id, version)) => {
-            let event = db::events::replace(conn, id, input, None).await?;
+            let event = db::events::replace(conn, id, input, None, &ChangeMeta::default()).await?;
             if event.version == version {
                 summary.unchanged += 1;
             } else {
@@ -130,7 +131,7 @@ async fn load_event(
             }
         }
         None => {
-            db::events::create(conn, input).await?;
+            db::events::create(conn, input, &ChangeMeta::default()).await?;
             summary.created += 1;
         }
     }

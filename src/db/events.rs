@@ -249,6 +249,14 @@ fn strings<T: ToString>(items: &[T]) -> Vec<String> {
     items.iter().map(ToString::to_string).collect()
 }
 
+/// Metadata of a change that is not part of the event: when the information
+/// became public (`known_at`, default: now) and who made the change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeMeta {
+    pub known_at: Option<DateTime<Utc>>,
+    pub author: Option<String>,
+}
+
 /// What kind of change a revision records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -296,7 +304,11 @@ fn finish(result: Result<Event, TxError>) -> Result<Event, ApiError> {
     }
 }
 
-pub async fn create(conn: &mut AsyncPgConnection, input: EventInput) -> Result<Event, ApiError> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    input: EventInput,
+    meta: &ChangeMeta,
+) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
                 check_references(conn, &input).await?;
@@ -313,7 +325,7 @@ pub async fn create(conn: &mut AsyncPgConnection, input: EventInput) -> Result<E
                 write_children(conn, id, &input).await?;
                 let event = get(conn, id).await?;
                 let all_fields = changed_fields(&serde_json::Value::Null, &event);
-                append_revision(conn, &event, ChangeKind::Created, &all_fields).await?;
+                append_revision(conn, &event, ChangeKind::Created, &all_fields, meta).await?;
                 Ok(event)
             })
         .await;
@@ -326,8 +338,9 @@ pub async fn replace(
     id: EventId,
     input: EventInput,
     expected_version: Option<i32>,
+    meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
-    update(conn, id, expected_version, move |_| Ok(input)).await
+    update(conn, id, expected_version, meta, move |_| Ok(input)).await
 }
 
 /// Applies an RFC 7396 merge patch to the event's writable fields.
@@ -336,8 +349,9 @@ pub async fn patch(
     id: EventId,
     patch: serde_json::Value,
     expected_version: Option<i32>,
+    meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
-    update(conn, id, expected_version, move |current| {
+    update(conn, id, expected_version, meta, move |current| {
         let mut merged = current.writable_json();
         json_merge_patch(&mut merged, patch);
         let input: EventInput = crate::json::from_value(merged)?;
@@ -353,6 +367,7 @@ async fn update<F>(
     conn: &mut AsyncPgConnection,
     id: EventId,
     expected_version: Option<i32>,
+    meta: &ChangeMeta,
     build: F,
 ) -> Result<Event, ApiError>
 where
@@ -383,7 +398,7 @@ where
                 if fields.is_empty() {
                     return Err(TxError::Unchanged(Box::new(before)));
                 }
-                append_revision(conn, &after, ChangeKind::Updated, &fields).await?;
+                append_revision(conn, &after, ChangeKind::Updated, &fields, meta).await?;
                 Ok(after)
             })
         .await;
@@ -395,6 +410,7 @@ pub async fn delete(
     conn: &mut AsyncPgConnection,
     id: EventId,
     expected_version: Option<i32>,
+    meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
@@ -406,7 +422,7 @@ pub async fn delete(
                 .execute(conn)
                 .await?;
                 let event = get(conn, id).await?;
-                append_revision(conn, &event, ChangeKind::Deleted, &[]).await?;
+                append_revision(conn, &event, ChangeKind::Deleted, &[], meta).await?;
                 Ok(event)
             })
         .await;
@@ -418,6 +434,7 @@ pub async fn record_change(
     conn: &mut AsyncPgConnection,
     id: EventId,
     fields: &[&str],
+    meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
     diesel::sql_query("UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1")
         .bind::<SqlUuid, _>(id.0)
@@ -425,7 +442,7 @@ pub async fn record_change(
         .await?;
     let event = get(conn, id).await?;
     let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
-    append_revision(conn, &event, ChangeKind::Updated, &fields).await?;
+    append_revision(conn, &event, ChangeKind::Updated, &fields, meta).await?;
     Ok(event)
 }
 
@@ -657,12 +674,13 @@ async fn append_revision(
     event: &Event,
     kind: ChangeKind,
     changed_fields: &[String],
+    meta: &ChangeMeta,
 ) -> Result<(), ApiError> {
     let snapshot = serde_json::to_value(event).map_err(ApiError::internal)?;
     diesel::sql_query(
-        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, changed_fields, snapshot, \
+        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
              deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
-         SELECT e.id, e.version, $2, now(), now(), $3, $4, e.deleted_at IS NOT NULL, e.occurred_start, \
+         SELECT e.id, e.version, $2, now(), COALESCE($5, now()), $6, $3, $4, e.deleted_at IS NOT NULL, e.occurred_start, \
              e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
              ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
              ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
@@ -672,6 +690,8 @@ async fn append_revision(
     .bind::<Text, _>(kind.as_str())
     .bind::<Array<Text>, _>(changed_fields.to_vec())
     .bind::<Jsonb, _>(snapshot)
+    .bind::<Nullable<Timestamptz>, _>(meta.known_at)
+    .bind::<Nullable<Text>, _>(meta.author.clone())
     .execute(conn)
     .await?;
     Ok(())

@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlU
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::events::ChangeMeta;
 use crate::error::ApiError;
 use crate::models::timeline::{NewTimeline, Timeline, TimelinePatch};
 use crate::models::values::{EventId, TimelineSlug};
@@ -134,7 +135,11 @@ struct IdRow {
 
 /// Deletes a timeline. Its events stay; each loses the timeline from its
 /// `timelines` field, which is recorded as a new version of the event.
-pub async fn delete(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<(), ApiError> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    slug: &TimelineSlug,
+    meta: &ChangeMeta,
+) -> Result<(), ApiError> {
     let slug = slug.clone();
     conn.transaction::<_, ApiError, _>(async move |conn| {
         let members: Vec<IdRow> = diesel::sql_query(
@@ -152,7 +157,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result
             return Err(not_found(&slug));
         }
         for member in members {
-            super::events::record_change(conn, EventId(member.id), &["timelines"]).await?;
+            super::events::record_change(conn, EventId(member.id), &["timelines"], meta).await?;
         }
         Ok(())
     })
@@ -166,6 +171,7 @@ pub async fn set_membership(
     slug: &TimelineSlug,
     event: EventId,
     member: bool,
+    meta: &ChangeMeta,
 ) -> Result<bool, ApiError> {
     let slug = slug.clone();
     conn.transaction::<_, ApiError, _>(async move |conn| {
@@ -183,7 +189,7 @@ pub async fn set_membership(
                 .await?
                 > 0;
             if changed {
-                super::events::record_change(conn, event, &["timelines"]).await?;
+                super::events::record_change(conn, event, &["timelines"], meta).await?;
             }
             Ok(changed)
         })

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::db;
+use crate::db::events::ChangeMeta;
 use crate::error::{ApiError, Problem};
 use crate::filter::EventQuery;
 use crate::json::parse_body;
@@ -53,7 +54,7 @@ pub async fn create_event(
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::create(&mut conn, input).await?;
+    let event = db::events::create(&mut conn, input, &ChangeMeta::default()).await?;
     let mut builder = HttpResponse::Created();
     builder.insert_header((header::LOCATION, format!("/v1/events/{}", event.id)));
     Ok(event_response(builder, &event))
@@ -120,7 +121,7 @@ pub async fn patch_event(
         ));
     }
     let mut conn = state.pool.get().await?;
-    let event = db::events::patch(&mut conn, id, patch, expected).await?;
+    let event = db::events::patch(&mut conn, id, patch, expected, &ChangeMeta::default()).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -153,7 +154,7 @@ pub async fn replace_event(
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::replace(&mut conn, id, input, expected).await?;
+    let event = db::events::replace(&mut conn, id, input, expected, &ChangeMeta::default()).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -177,6 +178,6 @@ pub async fn delete_event(
     let id = parse_event_id(&path)?;
     let expected = if_match(&req)?;
     let mut conn = state.pool.get().await?;
-    db::events::delete(&mut conn, id, expected).await?;
+    db::events::delete(&mut conn, id, expected, &ChangeMeta::default()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

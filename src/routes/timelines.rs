@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{JSON, MERGE_PATCH_JSON, event_page_response, parse_event_id, parse_path};
 use crate::app::AppState;
 use crate::db;
+use crate::db::events::ChangeMeta;
 use crate::error::{ApiError, Problem};
 use crate::filter::EventQuery;
 use crate::json::parse_body;
@@ -107,7 +108,7 @@ pub async fn delete_timeline(
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug(&path)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::delete(&mut conn, &slug).await?;
+    db::timelines::delete(&mut conn, &slug, &ChangeMeta::default()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -182,6 +183,6 @@ async fn set_membership(
     let slug = slug(&raw_slug)?;
     let id = parse_event_id(&raw_id)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::set_membership(&mut conn, &slug, id, member).await?;
+    db::timelines::set_membership(&mut conn, &slug, id, member, &ChangeMeta::default()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

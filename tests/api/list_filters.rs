@@ -172,6 +172,7 @@ async fn bad_parameters_are_400_naming_each() {
         ("limit=ten", "limit"),
         ("cursor=bogus", "cursor"),
         ("colour=red", "colour"),
+        ("type=riot&type=protest", "type"),
     ];
     for (query, field) in cases {
         let reply = app.get(&format!("/v1/events?{query}")).await;
