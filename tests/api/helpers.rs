@@ -2,7 +2,9 @@
 //! from a migrated template and dropped when the test ends.
 
 use chronik::config::Config;
+use chronik::db::tokens::TokenSpec;
 use chronik::db::{self, DbPool};
+use chronik::models::token::{CreatedToken, Scope};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -70,13 +72,24 @@ async fn databases_like(conn: &mut AsyncPgConnection, pattern: &str) -> Vec<Stri
 
 pub struct TestApp {
     pub address: String,
+    /// Sends the admin token with every request (a request's own `Authorization` wins).
     pub client: reqwest::Client,
+    /// Sends no token.
+    pub anonymous: reqwest::Client,
+    /// The admin token `client` uses.
+    pub admin: CreatedToken,
+    pub config: Config,
     pub pool: DbPool,
     database: String,
     server: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let template = template().await;
     let database = format!("chronik_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = maintenance().await;
@@ -85,8 +98,10 @@ pub async fn spawn_app() -> TestApp {
         &format!("CREATE DATABASE {database} TEMPLATE {template}"),
     )
     .await;
-    let config = Config::for_database(format!("{}/{database}", server_url()));
+    let mut config = Config::for_database(format!("{}/{database}", server_url()));
+    configure(&mut config);
     let pool = db::build_pool(&config.database_url, 8).expect("pool");
+    let admin = create_token(&pool, TokenSpec::new("test admin", Scope::Admin)).await;
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let port = listener.local_addr().expect("local addr").port();
     let server = chronik::app::run(listener, pool.clone(), &config).expect("starting the server");
@@ -94,14 +109,37 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: client(Some(&admin.secret)),
+        anonymous: client(None),
+        admin,
+        config,
         pool,
         database,
         server: handle,
     }
+}
+
+async fn create_token(pool: &DbPool, spec: TokenSpec) -> CreatedToken {
+    let mut conn = pool.get().await.expect("connection");
+    db::tokens::create(&mut conn, spec)
+        .await
+        .expect("creating a token")
+}
+
+/// A client that sends `token` (if any) with every request.
+pub fn client(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("header value");
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 impl Drop for TestApp {
@@ -173,6 +211,23 @@ impl Reply {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Creates a token straight in the database, as `chronik token create` does.
+    pub async fn token(&self, spec: TokenSpec) -> CreatedToken {
+        create_token(&self.pool, spec).await
+    }
+
+    /// The secret of a new token with `scope`.
+    pub async fn secret(&self, scope: Scope) -> String {
+        self.token(TokenSpec::new(format!("test {scope}"), scope))
+            .await
+            .secret
+    }
+
+    /// A client that sends `secret` with every request.
+    pub fn client_with(&self, secret: &str) -> reqwest::Client {
+        client(Some(secret))
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
