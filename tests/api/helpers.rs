@@ -23,11 +23,17 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 async fn template() -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
-            let name = format!("chronik_test_tpl_{}", uuid::Uuid::new_v4().simple());
+            // A v7 id carries its creation time, so other processes can tell stale templates.
+            let name = format!("chronik_test_tpl_{}", uuid::Uuid::now_v7().simple());
             let mut conn = maintenance().await;
             execute(&mut conn, "SELECT pg_advisory_lock(7205119)").await;
-            // Templates of earlier runs; one still in use by a running process stays.
-            for stale in databases_like(&mut conn, "chronik_test_tpl_%").await {
+            // Templates of earlier runs. A template of a test process running
+            // in parallel is only unused between two clones, so age decides.
+            let stale_templates = databases_like(&mut conn, "chronik_test_tpl_%")
+                .await
+                .into_iter()
+                .filter(|name| is_stale_template(name));
+            for stale in stale_templates {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {stale}"))
                     .execute(&mut conn)
                     .await;
@@ -40,6 +46,19 @@ async fn template() -> &'static str {
             name
         })
         .await
+}
+
+/// Older than an hour, or named before templates carried their creation time.
+fn is_stale_template(name: &str) -> bool {
+    let created = name
+        .strip_prefix("chronik_test_tpl_")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| ts.to_unix().0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    created.is_none_or(|secs| now.saturating_sub(secs) > 3600)
 }
 
 async fn maintenance() -> AsyncPgConnection {
@@ -307,6 +326,24 @@ impl TestApp {
             }
         }
         ids
+    }
+
+    /// Runs a statement with plain SQL, to set up states no endpoint can reach (an expired token).
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.pool.get().await.expect("connection");
+        diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
+    }
+
+    /// The text values of one column, with plain SQL.
+    pub async fn strings(&self, sql: &str) -> Vec<Option<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            value: Option<String>,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        let rows: Vec<Text> = diesel::sql_query(sql).load(&mut conn).await.expect(sql);
+        rows.into_iter().map(|r| r.value).collect()
     }
 
     /// Counts rows with plain SQL, for checks no endpoint exposes yet.
