@@ -4,7 +4,7 @@ use chronik::db::tokens::TokenSpec;
 use chronik::models::token::Scope;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, event, spawn_app, spawn_app_with};
+use crate::helpers::{Reply, TestApp, spawn_app, spawn_app_with};
 
 const REALM: &str = "Bearer realm=\"chronik\"";
 
@@ -38,13 +38,7 @@ fn assert_forbidden(reply: &Reply, scope: &str) {
 #[tokio::test]
 async fn anonymous_writes_get_401_with_a_bearer_challenge() {
     let app = spawn_app().await;
-    let reply = app
-        .send(
-            app.anonymous
-                .post(app.url("/v1/events"))
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let reply = app.post_event_with(&app.anonymous).await;
     assert_unauthorized(&reply, None);
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 }
@@ -114,14 +108,7 @@ async fn expired_tokens_get_401() {
         token.token.id
     ))
     .await;
-    let reply = app
-        .send(
-            app.anonymous
-                .post(app.url("/v1/events"))
-                .bearer_auth(&token.secret)
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let reply = app.post_event_with(&app.client_with(&token.secret)).await;
     assert_unauthorized(&reply, Some("invalid_token"));
     assert!(reply.text.contains("expired"), "{}", reply.text);
 }
@@ -147,13 +134,7 @@ async fn revoked_tokens_get_401() {
 async fn a_read_token_cannot_write() {
     let app = spawn_app().await;
     let reader = app.client_with(&app.secret(Scope::Read).await);
-    let reply = app
-        .send(
-            reader
-                .post(app.url("/v1/events"))
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let reply = app.post_event_with(&reader).await;
     assert_forbidden(&reply, "write");
     assert_eq!(
         app.send(reader.get(app.url("/v1/events"))).await.status,
@@ -173,13 +154,7 @@ async fn a_write_token_writes_events_and_timelines_but_cannot_administer() {
         )
         .await;
     assert_eq!(timeline.status, 201, "{}", timeline.text);
-    let created = app
-        .send(
-            writer
-                .post(app.url("/v1/events"))
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let created = app.post_event_with(&writer).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["id"].as_str().unwrap();
     let member = app
@@ -208,13 +183,7 @@ async fn revisions_record_the_token_that_made_them() {
     let app = spawn_app().await;
     let first = app.token(TokenSpec::new("reporter", Scope::Write)).await;
     let second = app.token(TokenSpec::new("editor", Scope::Write)).await;
-    let created = app
-        .send(
-            app.client_with(&first.secret)
-                .post(app.url("/v1/events"))
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let created = app.post_event_with(&app.client_with(&first.secret)).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     let patched = app
         .send(

@@ -289,6 +289,16 @@ impl TestApp {
         .await
     }
 
+    /// Posts a valid event through `client`, whatever its token may do.
+    pub async fn post_event_with(&self, client: &reqwest::Client) -> Reply {
+        self.send(
+            client
+                .post(self.url("/v1/events"))
+                .json(&event("t", "2022-01-05T00:00:00Z")),
+        )
+        .await
+    }
+
     /// Creates an event and returns it as stored.
     pub async fn create_event(&self, event: &Value) -> Value {
         let reply = self.post("/v1/events", event).await;

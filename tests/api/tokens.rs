@@ -6,7 +6,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use tokio::process::Command;
 
-use crate::helpers::{TestApp, event, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 #[tokio::test]
 async fn admins_create_a_token_whose_secret_is_shown_once_and_works() {
@@ -43,14 +43,7 @@ async fn admins_create_a_token_whose_secret_is_shown_once_and_works() {
     assert!(list.column("id").contains(&json!(id)));
 
     // And it works.
-    let created = app
-        .send(
-            app.anonymous
-                .post(app.url("/v1/events"))
-                .bearer_auth(&secret)
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let created = app.post_event_with(&app.client_with(&secret)).await;
     assert_eq!(created.status, 201, "{}", created.text);
 }
 
@@ -224,14 +217,7 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
     let secret = stdout.trim().to_owned();
     assert!(secret.starts_with("chronik_"), "{stdout}");
     assert!(stderr.contains("shown only now"), "{stderr}");
-    let created = app
-        .send(
-            app.anonymous
-                .post(app.url("/v1/events"))
-                .bearer_auth(&secret)
-                .json(&event("t", "2022-01-05T00:00:00Z")),
-        )
-        .await;
+    let created = app.post_event_with(&app.client_with(&secret)).await;
     assert_eq!(created.status, 201, "{}", created.text);
 
     let (ok, list, _) = chronik(&app, &["token", "list"], None).await;
