@@ -38,7 +38,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
     // Built once, outside the worker factory: every worker counts in the same buckets.
     let access = web::Data::new(AccessSettings {
         public_reads: config.public_reads,
-        trusted_proxies: config.trusted_proxies.clone(),
+        trusted_proxies: config.trusted_proxies.0.clone(),
         limits: RateLimiters::new(config.rate_limit_anonymous, config.rate_limit_token),
     });
     let idempotency = web::Data::new(IdempotencySettings {

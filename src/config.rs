@@ -2,9 +2,9 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
-use ipnet::IpNet;
 use std::path::PathBuf;
 
+use crate::auth::client_ip::TrustedProxies;
 use crate::cors::CorsOrigins;
 use crate::rate_limit::RateLimit;
 
@@ -84,10 +84,10 @@ pub struct Config {
     #[arg(
         long,
         env = "CHRONIK_TRUSTED_PROXIES",
-        value_delimiter = ',',
+        default_value = "",
         global = true
     )]
-    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: TrustedProxies,
 
     /// Where the first start writes the initial admin token's secret (mode 0600).
     #[arg(
@@ -121,7 +121,7 @@ impl Config {
             // Tests would trip over limits meant for the public internet; those that test limits set them.
             rate_limit_anonymous: RateLimit::Off,
             rate_limit_token: RateLimit::Off,
-            trusted_proxies: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
             initial_token_file: PathBuf::from("chronik-admin-token"),
         }
     }

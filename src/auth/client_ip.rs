@@ -10,6 +10,33 @@ use actix_web::http::header::{self, HeaderMap};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
+/// The proxies named in `CHRONIK_TRUSTED_PROXIES`: IPs or CIDR ranges, comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nets: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&nets.join(","))
+    }
+}
+
 pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = peer
         .map(|addr| canonical(addr.ip()))
@@ -108,6 +135,14 @@ mod tests {
 
     fn peer(ip: &str) -> Option<SocketAddr> {
         Some(SocketAddr::new(ip.parse().unwrap(), 40000))
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let parsed: TrustedProxies = " 10.0.0.0/8, 127.0.0.1 ,::1,".parse().unwrap();
+        assert_eq!(parsed.to_string(), "10.0.0.0/8,127.0.0.1/32,::1/128");
+        assert_eq!("".parse::<TrustedProxies>(), Ok(TrustedProxies::default()));
+        assert!("localhost".parse::<TrustedProxies>().is_err());
     }
 
     #[test]

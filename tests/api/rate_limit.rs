@@ -89,7 +89,7 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
 
     let proxied = spawn_app_with(|c| {
         c.rate_limit_anonymous = "1/min".parse().unwrap();
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
     })
     .await;
     assert_eq!(
