@@ -169,8 +169,9 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     let (req, original) = res.into_parts();
     let mut response = problem_response(status, &problem);
     // Keep what other layers added (Allow, CORS, rate-limit headers); only the body changes.
+    let own: Vec<_> = response.headers().keys().cloned().collect();
     for (name, value) in original.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if !own.contains(name) && name != header::CONTENT_LENGTH {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
