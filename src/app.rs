@@ -3,18 +3,21 @@
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{self, AccessSettings};
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
+use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
-use crate::routes::{actors, event_types, events, health, timelines};
+use crate::rate_limit::RateLimiters;
+use crate::routes::{actors, event_types, events, health, timelines, tokens};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,11 +35,24 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
 pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
     let state = web::Data::new(AppState { pool });
     let max_body = config.max_body_bytes;
+    // Built once, outside the worker factory: every worker counts in the same buckets.
+    let access = web::Data::new(AccessSettings {
+        public_reads: config.public_reads,
+        trusted_proxies: config.trusted_proxies.0.clone(),
+        limits: RateLimiters::new(config.rate_limit_anonymous, config.rate_limit_token),
+    });
+    let idempotency = web::Data::new(IdempotencySettings {
+        max_body_bytes: max_body,
+    });
+    let cors_origins = config.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(as_problem))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
+            .app_data(access.clone())
+            .app_data(idempotency.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(
                 web::QueryConfig::default()
@@ -54,6 +70,9 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
+            // The last wrap runs first: access (who, how often, may they), then idempotency.
+            .wrap(from_fn(idempotency::idempotency))
+            .wrap(from_fn(auth::middleware::access))
             .service(
                 web::resource("/events")
                     .get(events::list_events)
@@ -88,7 +107,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .get(event_types::list_event_types)
                     .post(event_types::create_event_type),
             )
-            .service(web::resource("/actors").get(actors::list_actors)),
+            .service(web::resource("/actors").get(actors::list_actors))
+            .service(
+                web::resource("/tokens")
+                    .get(tokens::list_tokens)
+                    .post(tokens::create_token),
+            )
+            .service(
+                web::resource("/tokens/{id}")
+                    .get(tokens::get_token)
+                    .delete(tokens::revoke_token),
+            ),
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
@@ -139,8 +168,12 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     };
     let (req, original) = res.into_parts();
     let mut response = problem_response(status, &problem);
-    if let Some(allow) = original.headers().get(header::ALLOW) {
-        response.headers_mut().insert(header::ALLOW, allow.clone());
+    // Keep what other layers added (Allow, CORS, rate-limit headers); only the body changes.
+    let own: Vec<_> = response.headers().keys().cloned().collect();
+    for (name, value) in original.headers() {
+        if !own.contains(name) && name != header::CONTENT_LENGTH {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
     }
     let res = ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body));
     Ok(ErrorHandlerResponse::Response(res))

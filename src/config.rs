@@ -1,6 +1,12 @@
 //! Configuration, read from the environment (every setting can also be given as a flag).
 
-use clap::{Args, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+use std::path::PathBuf;
+
+use crate::auth::client_ip::TrustedProxies;
+use crate::cors::CorsOrigins;
+use crate::rate_limit::RateLimit;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -46,6 +52,51 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CHRONIK_MAX_BODY_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_body_bytes: usize,
+
+    /// Whether reads (GET) need no token; `false` makes them need a `read` token.
+    #[arg(long, env = "CHRONIK_PUBLIC_READS", default_value_t = true, action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub public_reads: bool,
+
+    /// Origins that may write from a browser (comma list, or `*` for any); any origin may read.
+    #[arg(long, env = "CHRONIK_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<CorsOrigins>,
+
+    /// Rate limit per client IP for requests without a token: `COUNT/PERIOD[:BURST]` or `off`.
+    #[arg(
+        long,
+        env = "CHRONIK_RATE_LIMIT_ANONYMOUS",
+        default_value = "120/min",
+        global = true
+    )]
+    pub rate_limit_anonymous: RateLimit,
+
+    /// Rate limit per token: `COUNT/PERIOD[:BURST]` or `off`.
+    #[arg(
+        long,
+        env = "CHRONIK_RATE_LIMIT_TOKEN",
+        default_value = "1200/min",
+        global = true
+    )]
+    pub rate_limit_token: RateLimit,
+
+    /// Proxies (IPs or CIDR ranges, comma list) whose `Forwarded`/`X-Forwarded-For` name the client.
+    #[arg(
+        long,
+        env = "CHRONIK_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Where the first start writes the initial admin token's secret (mode 0600).
+    #[arg(
+        long,
+        env = "CHRONIK_INITIAL_TOKEN_FILE",
+        default_value = "chronik-admin-token",
+        global = true
+    )]
+    pub initial_token_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +116,13 @@ impl Config {
             log: "warn".into(),
             log_format: LogFormat::Text,
             max_body_bytes: 1 << 20,
+            public_reads: true,
+            cors_origins: None,
+            // Tests would trip over limits meant for the public internet; those that test limits set them.
+            rate_limit_anonymous: RateLimit::Off,
+            rate_limit_token: RateLimit::Off,
+            trusted_proxies: TrustedProxies::default(),
+            initial_token_file: PathBuf::from("chronik-admin-token"),
         }
     }
 }

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::models::token::Scope;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input value, named by its JSON path or query parameter.
@@ -72,6 +74,27 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotAcceptable(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// No bearer token where one is needed.
+    #[error("this request needs a bearer token: send `Authorization: Bearer <token>`")]
+    MissingToken,
+    /// A token was sent but cannot be used (unknown, malformed, expired or revoked).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// The token is valid but its scope does not allow this request.
+    #[error("this request needs a token with scope `{required}`; this token has scope `{scope}`")]
+    InsufficientScope { required: Scope, scope: Scope },
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// The same `Idempotency-Key` came with a different request.
+    #[error(
+        "this Idempotency-Key was already used for a different request (method, path or body); use a new key"
+    )]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyInFlight,
     #[error("the database is not reachable")]
     Unavailable,
     #[error("internal error")]
@@ -109,6 +132,19 @@ impl ApiError {
             Self::PreconditionFailed { .. } => ("precondition-failed", "Precondition failed"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
+            Self::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
+            Self::MissingToken => ("unauthorized", "Authentication required"),
+            Self::InvalidToken(_) => ("invalid-token", "Invalid token"),
+            Self::InsufficientScope { .. } => ("insufficient-scope", "Insufficient scope"),
+            Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            Self::IdempotencyKeyReused => (
+                "idempotency-key-reused",
+                "Idempotency-Key reused for a different request",
+            ),
+            Self::IdempotencyInFlight => (
+                "idempotency-in-flight",
+                "A request with this Idempotency-Key is in progress",
+            ),
             Self::Unavailable => ("unavailable", "Service unavailable"),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
@@ -118,6 +154,7 @@ impl ApiError {
         let (kind, title) = self.kind();
         let errors = match self {
             Self::BadRequest(errors) | Self::Validation(errors) => errors.clone(),
+            Self::IdempotencyKeyReused => vec![FieldError::new(IDEMPOTENCY_KEY, self.to_string())],
             _ => Vec::new(),
         };
         let current_version = match self {
@@ -147,6 +184,12 @@ impl ResponseError for ApiError {
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -156,7 +199,44 @@ impl ResponseError for ApiError {
         if let Self::Internal(err) = self {
             tracing::error!(error = ?err, "request failed");
         }
-        problem_response(self.status_code(), &self.to_problem())
+        let mut response = problem_response(self.status_code(), &self.to_problem());
+        let headers = response.headers_mut();
+        if let Some(value) = self
+            .challenge()
+            .and_then(|c| header::HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        match self {
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after).into());
+            }
+            Self::IdempotencyInFlight => {
+                headers.insert(header::RETRY_AFTER, 1u64.into());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+impl ApiError {
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750, section 3).
+    fn challenge(&self) -> Option<String> {
+        const REALM: &str = "Bearer realm=\"chronik\"";
+        match self {
+            Self::MissingToken => Some(REALM.to_owned()),
+            Self::InvalidToken(detail) => Some(format!(
+                "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
+                detail.replace(['"', '\\'], "'")
+            )),
+            Self::InsufficientScope { required, .. } => Some(format!(
+                "{REALM}, error=\"insufficient_scope\", scope=\"{required}\""
+            )),
+            _ => None,
+        }
     }
 }
 

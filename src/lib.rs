@@ -1,13 +1,18 @@
 //! Chronik: an event store for dated news events, served as queryable timelines.
 
 pub mod app;
+pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
 pub mod filter;
+pub mod idempotency;
 pub mod import;
 pub mod json;
 pub mod models;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
+pub mod tokens;

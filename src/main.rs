@@ -1,5 +1,6 @@
 use anyhow::Context;
 use chronik::config::Config;
+use chronik::tokens::{self, TokenCommand};
 use chronik::{app, import, openapi, telemetry};
 use clap::{Parser, Subcommand};
 use std::net::TcpListener;
@@ -32,6 +33,11 @@ enum Command {
     Import { file: PathBuf },
     /// Load the demo timeline (idempotent).
     Demo,
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Print the OpenAPI spec (as committed in openapi/openapi.json).
     Openapi,
 }
@@ -43,13 +49,23 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&config);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(&config, demo).await,
-        Command::Migrate => app::prepare_database(&config).await.map(|_| ()),
+        Command::Migrate => {
+            let pool = app::prepare_database(&config).await?;
+            tokens::ensure_initial_admin(&pool, &config.initial_token_file).await?;
+            Ok(())
+        }
         Command::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             import_text(&config, &text).await
         }
         Command::Demo => import_text(&config, import::DEMO).await,
+        Command::Token { command } => {
+            let pool = app::prepare_database(&config).await?;
+            let mut conn = pool.get().await?;
+            print!("{}", tokens::run(&mut conn, command).await?);
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", openapi::json());
             Ok(())
@@ -59,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let pool = app::prepare_database(config).await?;
+    tokens::ensure_initial_admin(&pool, &config.initial_token_file).await?;
     if demo {
         let mut conn = pool.get().await?;
         if chronik::db::events::count_all(&mut conn)

@@ -2,7 +2,8 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{actors, event_types, events, health, timelines};
+use crate::auth::openapi::AccessDocs;
+use crate::routes::{actors, event_types, events, health, timelines, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -10,7 +11,13 @@ use crate::routes::{actors, event_types, events, health, timelines};
         title = "Chronik",
         description = "An event store for dated news events: what happened, when (with honest precision), where, \
                        who, how many (as ranges) and according to whom, served as queryable timelines.\n\n\
-                       Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`.",
+                       Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`.\n\n\
+                       **Access.** Writes need a bearer token (`Authorization: Bearer <token>`) with scope `write` \
+                       (event types, deleting timelines and tokens: `admin`); reads are public unless the server runs \
+                       with `CHRONIK_PUBLIC_READS=false`. Each operation's `security` says which scope it needs. \
+                       Requests are rate-limited per token, or per client IP without one; every response carries \
+                       `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. `POST` requests accept \
+                       `Idempotency-Key` for safe retries.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
@@ -21,6 +28,7 @@ use crate::routes::{actors, event_types, events, health, timelines};
         timelines::add_timeline_event, timelines::remove_timeline_event,
         event_types::list_event_types, event_types::create_event_type,
         actors::list_actors,
+        tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
         health::healthz, health::readyz,
     ),
     tags(
@@ -28,8 +36,10 @@ use crate::routes::{actors, event_types, events, health, timelines};
         (name = "timelines", description = "Curated sequences of events"),
         (name = "event-types", description = "The event-type vocabulary"),
         (name = "actors", description = "People, organizations and states named in events"),
+        (name = "tokens", description = "API tokens (admin only)"),
         (name = "health", description = "Liveness and readiness"),
-    )
+    ),
+    modifiers(&AccessDocs)
 )]
 pub struct ApiDoc;
 

@@ -3,8 +3,10 @@
 pub mod actors;
 pub mod event_types;
 pub mod events;
+pub mod idempotency;
 pub mod sql;
 pub mod timelines;
+pub mod tokens;
 
 use anyhow::Context;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod event;
 pub mod event_type;
 pub mod timeline;
+pub mod token;
 pub mod values;
 
 use serde::{Deserialize, Deserializer};

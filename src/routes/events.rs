@@ -5,8 +5,8 @@ use super::{
     JSON, MERGE_PATCH_JSON, event_page_response, event_response, if_match, parse_event_id,
 };
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
-use crate::db::events::ChangeMeta;
 use crate::error::{ApiError, Problem};
 use crate::filter::EventQuery;
 use crate::json::parse_body;
@@ -48,13 +48,14 @@ pub async fn list_events(
     ))]
 pub async fn create_event(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::create(&mut conn, input, &ChangeMeta::default()).await?;
+    let event = db::events::create(&mut conn, input, &caller.change_meta()).await?;
     let mut builder = HttpResponse::Created();
     builder.insert_header((header::LOCATION, format!("/v1/events/{}", event.id)));
     Ok(event_response(builder, &event))
@@ -107,6 +108,7 @@ pub async fn get_event(
     ))]
 pub async fn patch_event(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -121,7 +123,7 @@ pub async fn patch_event(
         ));
     }
     let mut conn = state.pool.get().await?;
-    let event = db::events::patch(&mut conn, id, patch, expected, &ChangeMeta::default()).await?;
+    let event = db::events::patch(&mut conn, id, patch, expected, &caller.change_meta()).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -145,6 +147,7 @@ pub async fn patch_event(
     ))]
 pub async fn replace_event(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -154,7 +157,7 @@ pub async fn replace_event(
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::replace(&mut conn, id, input, expected, &ChangeMeta::default()).await?;
+    let event = db::events::replace(&mut conn, id, input, expected, &caller.change_meta()).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -172,12 +175,13 @@ pub async fn replace_event(
     ))]
 pub async fn delete_event(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
     let expected = if_match(&req)?;
     let mut conn = state.pool.get().await?;
-    db::events::delete(&mut conn, id, expected, &ChangeMeta::default()).await?;
+    db::events::delete(&mut conn, id, expected, &caller.change_meta()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ pub mod event_types;
 pub mod events;
 pub mod health;
 pub mod timelines;
+pub mod tokens;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};

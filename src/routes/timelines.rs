@@ -3,8 +3,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{JSON, MERGE_PATCH_JSON, event_page_response, parse_event_id, parse_path};
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
-use crate::db::events::ChangeMeta;
 use crate::error::{ApiError, Problem};
 use crate::filter::EventQuery;
 use crate::json::parse_body;
@@ -104,11 +104,12 @@ pub async fn patch_timeline(
     ))]
 pub async fn delete_timeline(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug(&path)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::delete(&mut conn, &slug, &ChangeMeta::default()).await?;
+    db::timelines::delete(&mut conn, &slug, &caller.change_meta()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -154,9 +155,10 @@ pub async fn list_timeline_events(
     ))]
 pub async fn add_timeline_event(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set_membership(state, path, true).await
+    set_membership(state, caller, path, true).await
 }
 
 /// Remove an event from a timeline (idempotent; the event itself stays).
@@ -169,13 +171,15 @@ pub async fn add_timeline_event(
     ))]
 pub async fn remove_timeline_event(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set_membership(state, path, false).await
+    set_membership(state, caller, path, false).await
 }
 
 async fn set_membership(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     member: bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -183,6 +187,6 @@ async fn set_membership(
     let slug = slug(&raw_slug)?;
     let id = parse_event_id(&raw_id)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::set_membership(&mut conn, &slug, id, member, &ChangeMeta::default()).await?;
+    db::timelines::set_membership(&mut conn, &slug, id, member, &caller.change_meta()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

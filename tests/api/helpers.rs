@@ -2,7 +2,9 @@
 //! from a migrated template and dropped when the test ends.
 
 use chronik::config::Config;
+use chronik::db::tokens::TokenSpec;
 use chronik::db::{self, DbPool};
+use chronik::models::token::{CreatedToken, Scope};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -21,11 +23,17 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 async fn template() -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
-            let name = format!("chronik_test_tpl_{}", uuid::Uuid::new_v4().simple());
+            // A v7 id carries its creation time, so other processes can tell stale templates.
+            let name = format!("chronik_test_tpl_{}", uuid::Uuid::now_v7().simple());
             let mut conn = maintenance().await;
             execute(&mut conn, "SELECT pg_advisory_lock(7205119)").await;
-            // Templates of earlier runs; one still in use by a running process stays.
-            for stale in databases_like(&mut conn, "chronik_test_tpl_%").await {
+            // Templates of earlier runs. A template of a test process running
+            // in parallel is only unused between two clones, so age decides.
+            let stale_templates = databases_like(&mut conn, "chronik_test_tpl_%")
+                .await
+                .into_iter()
+                .filter(|name| is_stale_template(name));
+            for stale in stale_templates {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {stale}"))
                     .execute(&mut conn)
                     .await;
@@ -38,6 +46,19 @@ async fn template() -> &'static str {
             name
         })
         .await
+}
+
+/// Older than an hour, or named before templates carried their creation time.
+fn is_stale_template(name: &str) -> bool {
+    let created = name
+        .strip_prefix("chronik_test_tpl_")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| ts.to_unix().0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    created.is_none_or(|secs| now.saturating_sub(secs) > 3600)
 }
 
 async fn maintenance() -> AsyncPgConnection {
@@ -70,13 +91,24 @@ async fn databases_like(conn: &mut AsyncPgConnection, pattern: &str) -> Vec<Stri
 
 pub struct TestApp {
     pub address: String,
+    /// Sends the admin token with every request (a request's own `Authorization` wins).
     pub client: reqwest::Client,
+    /// Sends no token.
+    pub anonymous: reqwest::Client,
+    /// The admin token `client` uses.
+    pub admin: CreatedToken,
+    pub config: Config,
     pub pool: DbPool,
     database: String,
     server: actix_web::dev::ServerHandle,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let template = template().await;
     let database = format!("chronik_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = maintenance().await;
@@ -85,8 +117,10 @@ pub async fn spawn_app() -> TestApp {
         &format!("CREATE DATABASE {database} TEMPLATE {template}"),
     )
     .await;
-    let config = Config::for_database(format!("{}/{database}", server_url()));
+    let mut config = Config::for_database(format!("{}/{database}", server_url()));
+    configure(&mut config);
     let pool = db::build_pool(&config.database_url, 8).expect("pool");
+    let admin = create_token(&pool, TokenSpec::new("test admin", Scope::Admin)).await;
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let port = listener.local_addr().expect("local addr").port();
     let server = chronik::app::run(listener, pool.clone(), &config).expect("starting the server");
@@ -94,14 +128,37 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: client(Some(&admin.secret)),
+        anonymous: client(None),
+        admin,
+        config,
         pool,
         database,
         server: handle,
     }
+}
+
+async fn create_token(pool: &DbPool, spec: TokenSpec) -> CreatedToken {
+    let mut conn = pool.get().await.expect("connection");
+    db::tokens::create(&mut conn, spec)
+        .await
+        .expect("creating a token")
+}
+
+/// A client that sends `token` (if any) with every request.
+pub fn client(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("header value");
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 impl Drop for TestApp {
@@ -175,6 +232,23 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Creates a token straight in the database, as `chronik token create` does.
+    pub async fn token(&self, spec: TokenSpec) -> CreatedToken {
+        create_token(&self.pool, spec).await
+    }
+
+    /// The secret of a new token with `scope`.
+    pub async fn secret(&self, scope: Scope) -> String {
+        self.token(TokenSpec::new(format!("test {scope}"), scope))
+            .await
+            .secret
+    }
+
+    /// A client that sends `secret` with every request.
+    pub fn client_with(&self, secret: &str) -> reqwest::Client {
+        client(Some(secret))
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request failed");
         let status = response.status().as_u16();
@@ -211,6 +285,16 @@ impl TestApp {
                 .patch(self.url(path))
                 .header("content-type", "application/merge-patch+json")
                 .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Posts a valid event through `client`, whatever its token may do.
+    pub async fn post_event_with(&self, client: &reqwest::Client) -> Reply {
+        self.send(
+            client
+                .post(self.url("/v1/events"))
+                .json(&event("t", "2022-01-05T00:00:00Z")),
         )
         .await
     }
@@ -252,6 +336,24 @@ impl TestApp {
             }
         }
         ids
+    }
+
+    /// Runs a statement with plain SQL, to set up states no endpoint can reach (an expired token).
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.pool.get().await.expect("connection");
+        diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
+    }
+
+    /// The text values of one column, with plain SQL.
+    pub async fn strings(&self, sql: &str) -> Vec<Option<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            value: Option<String>,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        let rows: Vec<Text> = diesel::sql_query(sql).load(&mut conn).await.expect(sql);
+        rows.into_iter().map(|r| r.value).collect()
     }
 
     /// Counts rows with plain SQL, for checks no endpoint exposes yet.

@@ -1,12 +1,17 @@
 //! Integration tests: the real HTTP app against a real Postgres.
 
+mod auth;
 mod concurrency;
+mod cors;
 mod demo;
 mod event_reads;
 mod event_writes;
 mod helpers;
+mod idempotency;
 mod list_filters;
 mod paging;
+mod rate_limit;
 mod service;
 mod timelines;
+mod tokens;
 mod vocabulary;

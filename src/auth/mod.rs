@@ -1,0 +1,79 @@
+//! Who is calling, and may they? Bearer tokens with scopes.
+//!
+//! [`middleware::access`] runs in front of every `/v1` route: it identifies
+//! the caller (a token or an anonymous client IP), applies the rate limit,
+//! checks the caller against [`policy::required`] and leaves the [`Caller`]
+//! in the request for handlers, which take it as an extractor to record who
+//! made a change.
+
+pub mod client_ip;
+pub mod middleware;
+pub mod openapi;
+pub mod policy;
+pub mod secret;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use ipnet::IpNet;
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+
+use crate::db::events::ChangeMeta;
+use crate::error::ApiError;
+use crate::models::token::{Scope, TokenId};
+use crate::rate_limit::RateLimiters;
+
+/// Access settings shared by all workers.
+pub struct AccessSettings {
+    /// Whether reads need no token (`CHRONIK_PUBLIC_READS`).
+    pub public_reads: bool,
+    /// Proxies whose forwarding headers name the client (`CHRONIK_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+    pub limits: RateLimiters,
+}
+
+/// Who made a request, as the access middleware established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous { ip: IpAddr },
+    Token { id: TokenId, scope: Scope },
+}
+
+impl Caller {
+    pub fn token_id(&self) -> Option<TokenId> {
+        match self {
+            Self::Token { id, .. } => Some(*id),
+            Self::Anonymous { .. } => None,
+        }
+    }
+
+    /// Change metadata naming this caller as the author: the token id, never its secret.
+    pub fn change_meta(&self) -> ChangeMeta {
+        ChangeMeta {
+            author: self.token_id().map(|id| id.to_string()),
+            ..ChangeMeta::default()
+        }
+    }
+
+    /// A stable name for state kept per caller, such as idempotency keys.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Token { id, .. } => format!("token:{id}"),
+            Self::Anonymous { ip } => format!("ip:{ip}"),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "{} is not behind the access middleware",
+                req.path()
+            ))
+        }))
+    }
+}

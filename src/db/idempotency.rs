@@ -1,0 +1,168 @@
+//! All SQL for remembered `Idempotency-Key` requests.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Binary, Bool, Jsonb, Nullable, SmallInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::error::ApiError;
+
+/// Keys are kept (and replayed) this long.
+pub const RETENTION: &str = "24 hours";
+/// A key whose request has been in flight this long belongs to a server that
+/// died mid-request; a retry may take it over.
+pub const ABANDONED_AFTER: &str = "10 minutes";
+
+/// Identifies one use of a key.
+pub struct KeyRef<'a> {
+    pub caller: &'a str,
+    pub key: &'a str,
+}
+
+/// A response as it will be replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The state of a key somebody else claimed first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Existing {
+    pub request_hash: Vec<u8>,
+    /// `None` while the first request is still running.
+    pub response: Option<StoredResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This request runs; settle the key with [`complete`] or [`release`].
+    Claimed,
+    Existing(Existing),
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Bool)]
+    #[allow(dead_code)]
+    claimed: bool,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Binary)]
+    request_hash: Vec<u8>,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    status: Option<i16>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    headers: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    body: Option<Vec<u8>>,
+}
+
+/// Claims `key` for a request, or returns what is known about its first use.
+/// Expired keys and abandoned claims are taken over as if they were new.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    key: &KeyRef<'_>,
+    method: &str,
+    path: &str,
+    request_hash: &[u8],
+) -> Result<Claim, ApiError> {
+    // The row can vanish between the two statements (its request failed and
+    // released it): then claim again.
+    for _ in 0..3 {
+        let claimed: Vec<Claimed> = diesel::sql_query(format!(
+            "INSERT INTO idempotency_keys (caller, key, method, path, request_hash) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (caller, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, \
+                 request_hash = EXCLUDED.request_hash, status = NULL, headers = NULL, body = NULL, \
+                 created_at = now(), completed_at = NULL \
+             WHERE idempotency_keys.created_at < now() - interval '{RETENTION}' \
+                OR (idempotency_keys.status IS NULL \
+                    AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}') \
+             RETURNING true AS claimed"
+        ))
+        .bind::<Text, _>(key.caller)
+        .bind::<Text, _>(key.key)
+        .bind::<Text, _>(method)
+        .bind::<Text, _>(path)
+        .bind::<Binary, _>(request_hash)
+        .load(conn)
+        .await?;
+        if !claimed.is_empty() {
+            return Ok(Claim::Claimed);
+        }
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT request_hash, status, headers, body FROM idempotency_keys \
+             WHERE caller = $1 AND key = $2",
+        )
+        .bind::<Text, _>(key.caller)
+        .bind::<Text, _>(key.key)
+        .load(conn)
+        .await?;
+        if let Some(row) = rows.into_iter().next() {
+            return Ok(Claim::Existing(row.into_existing()));
+        }
+    }
+    Err(ApiError::IdempotencyInFlight)
+}
+
+impl Row {
+    fn into_existing(self) -> Existing {
+        let response = self.status.map(|status| StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            headers: self
+                .headers
+                .and_then(|h| serde_json::from_value(h).ok())
+                .unwrap_or_default(),
+            body: self.body.unwrap_or_default(),
+        });
+        Existing {
+            request_hash: self.request_hash,
+            response,
+        }
+    }
+}
+
+/// Records the response to replay for `key`.
+pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    key: &KeyRef<'_>,
+    response: &StoredResponse,
+) -> Result<(), ApiError> {
+    let headers = serde_json::to_value(&response.headers).map_err(ApiError::internal)?;
+    diesel::sql_query(
+        "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() \
+         WHERE caller = $1 AND key = $2",
+    )
+    .bind::<Text, _>(key.caller)
+    .bind::<Text, _>(key.key)
+    .bind::<SmallInt, _>(i16::try_from(response.status).unwrap_or(500))
+    .bind::<Jsonb, _>(headers)
+    .bind::<Binary, _>(&response.body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a claim whose request failed, so that a retry runs again.
+pub async fn release(conn: &mut AsyncPgConnection, key: &KeyRef<'_>) -> Result<(), ApiError> {
+    diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL",
+    )
+    .bind::<Text, _>(key.caller)
+    .bind::<Text, _>(key.key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes keys past their retention; returns how many.
+pub async fn purge_expired(conn: &mut AsyncPgConnection) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(format!(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"
+    ))
+    .execute(conn)
+    .await?)
+}
