@@ -6,6 +6,8 @@ use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -17,11 +19,14 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
 use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimiters;
-use crate::routes::{actors, event_types, events, health, timelines, tokens};
+use crate::routes::{actors, event_types, events, health, stats, timelines, tokens};
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    /// Permits for streaming exports, which hold a connection while they run.
+    pub exports: Arc<Semaphore>,
+    pub max_exports: usize,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -33,7 +38,11 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
 
 /// Starts serving on `listener`; the returned server runs until stopped.
 pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Result<Server> {
-    let state = web::Data::new(AppState { pool });
+    let state = web::Data::new(AppState {
+        pool,
+        exports: Arc::new(Semaphore::new(config.max_exports())),
+        max_exports: config.max_exports(),
+    });
     let max_body = config.max_body_bytes;
     // Built once, outside the worker factory: every worker counts in the same buckets.
     let access = web::Data::new(AccessSettings {
@@ -117,7 +126,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/tokens/{id}")
                     .get(tokens::get_token)
                     .delete(tokens::revoke_token),
-            ),
+            )
+            .service(web::resource("/stats/histogram").get(stats::histogram))
+            .service(web::resource("/stats/casualties").get(stats::casualties)),
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))

@@ -37,6 +37,11 @@ pub struct Config {
     )]
     pub db_pool_size: usize,
 
+    /// Most exports streaming at once (each holds a database connection while
+    /// it streams); default: half the pool.
+    #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
+    pub max_exports: Option<usize>,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -99,6 +104,12 @@ pub struct Config {
     pub initial_token_file: PathBuf,
 }
 
+impl Config {
+    pub fn max_exports(&self) -> usize {
+        self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -112,6 +123,7 @@ impl Config {
             database_url: database_url.into(),
             addr: "127.0.0.1:0".into(),
             db_pool_size: 8,
+            max_exports: None,
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,

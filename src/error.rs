@@ -97,6 +97,9 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("the database is not reachable")]
     Unavailable,
+    /// Temporarily at capacity (e.g. too many exports at once).
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -146,6 +149,7 @@ impl ApiError {
                 "A request with this Idempotency-Key is in progress",
             ),
             Self::Unavailable => ("unavailable", "Service unavailable"),
+            Self::Busy(_) => ("busy", "Service busy"),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -190,7 +194,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,26 +1,29 @@
 //! The event filter: parsed once from the query string, then used by every
-//! endpoint that lists events.
+//! endpoint that lists, exports or counts events.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::IntoParams;
+use utoipa::openapi::path::ParameterIn;
 
 use crate::error::{ApiError, FieldError};
 use crate::models::event::EventStatus;
 use crate::models::values::{
-    ActorName, CountryCode, EventId, EventTypeSlug, Tag, TimeZoneName, TimelineSlug,
+    ActorName, BBox, CountryCode, EventId, EventTypeSlug, SearchText, Tag, TimeZoneName,
+    TimelineSlug,
 };
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
-/// Query parameters of the event list endpoints, as received.
+/// Which events a request is about: the query parameters shared by the event
+/// lists, their exports and the statistics.
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventQuery {
+pub struct FilterParams {
     /// Start of the window, inclusive: a date (`2022-01-05`, start of that day in `tz`) or an RFC 3339 date-time.
     #[param(example = "2022-01-05")]
     pub from: Option<String>,
@@ -28,7 +31,7 @@ pub struct EventQuery {
     /// An event matches when `[occurred_start, occurred_end or occurred_start]` overlaps `[from, to]`.
     #[param(example = "2022-01-07")]
     pub to: Option<String>,
-    /// IANA time zone in which date-only `from`/`to` are read (default UTC).
+    /// IANA time zone in which date-only `from`/`to` are read and statistics are bucketed (default UTC).
     #[param(example = "Asia/Almaty")]
     pub tz: Option<String>,
     /// Event types, comma-separated (any of them).
@@ -50,14 +53,32 @@ pub struct EventQuery {
     /// Statuses, comma-separated: `reported`, `confirmed`, `disputed`, `retracted`.
     #[param(example = "reported,confirmed")]
     pub status: Option<String>,
-    /// `asc` (default) or `desc`, by `occurred_start` then `id`.
+    /// Full-text search over title and summary, in web search syntax: all words must occur
+    /// (stemmed in the event's language), `"a phrase"`, `-excluded`, `or`. At most 500 characters.
+    #[param(example = "almaty police")]
+    pub q: Option<String>,
+    /// Bounding box `min_lon,min_lat,max_lon,max_lat` (degrees, edges inclusive): only events whose
+    /// coordinates lie inside. `min_lon > max_lon` means a box across the antimeridian.
+    #[param(example = "76.7,43.1,77.1,43.4")]
+    pub bbox: Option<String>,
+}
+
+/// Which slice of the matching events, in which order: the list endpoints only.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// `asc` (default) or `desc` by `occurred_start` then `id`; or `relevance` (only with `q`):
+    /// best match first, then by `occurred_start` and `id`.
     #[param(example = "asc")]
     pub sort: Option<String>,
-    /// Page size, 1 to 500 (default 50).
+    /// Page size, 1 to 500 (default 50). Not with the formats that return the whole result.
     #[param(example = 50)]
     pub limit: Option<String>,
-    /// Opaque cursor from `next_cursor` of the previous page.
+    /// Opaque cursor from `next_cursor` (or the `Link: rel="next"` header) of the previous page.
     pub cursor: Option<String>,
+    /// `all`: with `format=csv`, stream the whole result instead of one page.
+    #[param(example = "all")]
+    pub stream: Option<String>,
 }
 
 /// Which events a request is about.
@@ -71,6 +92,10 @@ pub struct EventFilter {
     pub tags: Vec<Tag>,
     pub timeline: Option<TimelineSlug>,
     pub statuses: Vec<EventStatus>,
+    pub q: Option<SearchText>,
+    pub bbox: Option<BBox>,
+    /// Only events with coordinates (what a map can show).
+    pub located: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -79,6 +104,8 @@ pub enum SortOrder {
     #[default]
     Asc,
     Desc,
+    /// Best full-text match first; needs `q`.
+    Relevance,
 }
 
 /// Which slice of the filtered, sorted events to return.
@@ -87,6 +114,22 @@ pub struct PageRequest {
     pub sort: SortOrder,
     pub limit: i64,
     pub after: Option<Cursor>,
+}
+
+/// What a list request asks for: one page, or every matching event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Paging {
+    Page(PageRequest),
+    Whole(SortOrder),
+}
+
+/// The paging parameters as given, before the output format decides whether they apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagingChoice {
+    pub sort: SortOrder,
+    pub limit: Option<i64>,
+    pub after: Option<Cursor>,
+    pub stream_all: bool,
 }
 
 /// Position after the last row of a page: keyset paging, never OFFSET.
@@ -98,6 +141,9 @@ pub struct Cursor {
     pub id: EventId,
     #[serde(rename = "o")]
     pub sort: SortOrder,
+    /// The row's full-text rank, when sorted by relevance.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<f32>,
 }
 
 impl Cursor {
@@ -114,14 +160,16 @@ impl Cursor {
 }
 
 /// Collects every problem with the query, so that a client sees them all at once.
-#[derive(Default)]
-struct Errors(Vec<FieldError>);
+#[derive(Debug, Default)]
+pub struct Errors(Vec<FieldError>);
 
 impl Errors {
-    fn take<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        result
-            .map_err(|message| self.0.push(FieldError::new(field, message)))
-            .ok()
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn take<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.push(field, message)).ok()
     }
 
     fn list<T: std::str::FromStr<Err = String>>(
@@ -133,18 +181,48 @@ impl Errors {
             .filter_map(|item| self.take(field, item.parse()))
             .collect()
     }
+
+    /// Names every parameter the endpoint does not know: a typo is an error,
+    /// not a silently ignored filter.
+    pub fn reject_unknown(&mut self, unknown: &BTreeMap<String, String>, accepted: &[String]) {
+        for name in unknown.keys() {
+            self.push(
+                name,
+                format!(
+                    "unknown parameter `{name}`; this endpoint accepts: {}",
+                    accepted.join(", ")
+                ),
+            );
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest(self.0))
+        }
+    }
 }
 
-fn comma_list(raw: Option<&str>) -> impl Iterator<Item = &str> {
+/// The names of the query parameters a parameter struct documents.
+pub fn param_names<P: IntoParams>() -> Vec<String> {
+    P::into_params(|| Some(ParameterIn::Query))
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+pub fn comma_list(raw: Option<&str>) -> impl Iterator<Item = &str> {
     raw.unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
 
-impl EventQuery {
-    pub fn parse(&self) -> Result<(EventFilter, PageRequest), ApiError> {
-        let mut errors = Errors::default();
+impl FilterParams {
+    /// The filter, and the time zone the request reads dates in.
+    pub fn parse(&self, errors: &mut Errors) -> (EventFilter, chrono_tz::Tz) {
         let tz = self
             .tz
             .as_deref()
@@ -162,9 +240,7 @@ impl EventQuery {
         if let (Some(from), Some(to)) = (from, to)
             && from > to
         {
-            errors
-                .0
-                .push(FieldError::new("from", "must not be after `to`"));
+            errors.push("from", "must not be after `to`");
         }
         let filter = EventFilter {
             from,
@@ -181,40 +257,86 @@ impl EventQuery {
                 .as_deref()
                 .and_then(|t| errors.take("timeline", t.parse())),
             statuses: errors.list("status", self.status.as_deref()),
+            q: self.q.as_deref().and_then(|q| errors.take("q", q.parse())),
+            bbox: self
+                .bbox
+                .as_deref()
+                .and_then(|b| errors.take("bbox", b.parse())),
+            located: false,
         };
+        (filter, tz)
+    }
+}
+
+impl PageParams {
+    /// `searching`: whether the filter has `q` (which `sort=relevance` needs).
+    pub fn parse(&self, errors: &mut Errors, searching: bool) -> PagingChoice {
         let sort = match self.sort.as_deref() {
             None | Some("asc") => SortOrder::Asc,
             Some("desc") => SortOrder::Desc,
+            Some("relevance") if searching => SortOrder::Relevance,
+            Some("relevance") => {
+                errors.push("sort", "`relevance` needs a search text in `q`");
+                SortOrder::Asc
+            }
             Some(other) => {
-                errors.0.push(FieldError::new(
+                errors.push(
                     "sort",
-                    format!("`{other}` is not `asc` or `desc`"),
-                ));
+                    format!("`{other}` is not `asc`, `desc` or `relevance`"),
+                );
                 SortOrder::Asc
             }
         };
         let limit = self
             .limit
             .as_deref()
-            .and_then(|l| errors.take("limit", parse_limit(l)))
-            .unwrap_or(DEFAULT_LIMIT);
+            .and_then(|l| errors.take("limit", parse_limit(l)));
         let after = self
             .cursor
             .as_deref()
             .and_then(|c| errors.take("cursor", Cursor::decode(c)));
         if let Some(cursor) = &after
-            && cursor.sort != sort
+            && (cursor.sort != sort || (sort == SortOrder::Relevance) != cursor.rank.is_some())
         {
-            errors.0.push(FieldError::new(
-                "cursor",
-                "the cursor belongs to the other sort order",
-            ));
+            errors.push("cursor", "the cursor belongs to another sort order");
         }
-        if errors.0.is_empty() {
-            Ok((filter, PageRequest { sort, limit, after }))
-        } else {
-            Err(ApiError::BadRequest(errors.0))
+        let stream_all = match self.stream.as_deref() {
+            None => false,
+            Some("all") => true,
+            Some(other) => {
+                errors.push("stream", format!("`{other}` is not `all`"));
+                false
+            }
+        };
+        PagingChoice {
+            sort,
+            limit,
+            after,
+            stream_all,
         }
+    }
+}
+
+impl PagingChoice {
+    /// `whole`: the chosen output returns every matching event, so a page size
+    /// or position makes no sense and is rejected rather than ignored.
+    pub fn into_paging(self, whole: bool) -> Result<Paging, ApiError> {
+        if !whole {
+            return Ok(Paging::Page(PageRequest {
+                sort: self.sort,
+                limit: self.limit.unwrap_or(DEFAULT_LIMIT),
+                after: self.after,
+            }));
+        }
+        let mut errors = Errors::default();
+        let why = "does not apply: this output is the whole result; narrow it with filters instead";
+        if self.limit.is_some() {
+            errors.push("limit", why);
+        }
+        if self.after.is_some() {
+            errors.push("cursor", why);
+        }
+        errors.finish().map(|()| Paging::Whole(self.sort))
     }
 }
 
@@ -250,7 +372,8 @@ fn parse_bound(raw: &str, tz: chrono_tz::Tz, bound: Bound) -> Result<DateTime<Ut
     }
 }
 
-fn start_of_day(date: NaiveDate, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+/// The first instant of `date` in `tz`.
+pub fn start_of_day(date: NaiveDate, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     // Where a DST change skips midnight, the day starts at the first instant that exists.
     (0..=3)
         .find_map(|hour| {
@@ -265,7 +388,24 @@ fn start_of_day(date: NaiveDate, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, Str
 mod tests {
     use super::*;
 
-    fn query(pairs: &[(&str, &str)]) -> EventQuery {
+    #[derive(Deserialize)]
+    struct Query {
+        #[serde(flatten)]
+        filter: FilterParams,
+        #[serde(flatten)]
+        page: PageParams,
+    }
+
+    impl Query {
+        fn parse(&self) -> Result<(EventFilter, PagingChoice), ApiError> {
+            let mut errors = Errors::default();
+            let (filter, _) = self.filter.parse(&mut errors);
+            let paging = self.page.parse(&mut errors, filter.q.is_some());
+            errors.finish().map(|()| (filter, paging))
+        }
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> Query {
         let qs = serde_urlencoded::to_string(pairs).unwrap();
         serde_urlencoded::from_str(&qs).unwrap()
     }
@@ -327,8 +467,38 @@ mod tests {
             occurred_start: Utc::now(),
             id: EventId::new(),
             sort: SortOrder::Desc,
+            rank: None,
         };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
         assert!(Cursor::decode("garbage!").is_err());
+        let ranked = Cursor {
+            sort: SortOrder::Relevance,
+            rank: Some(0.1 + 0.2),
+            ..cursor
+        };
+        assert_eq!(Cursor::decode(&ranked.encode()).unwrap(), ranked);
+    }
+
+    #[test]
+    fn relevance_needs_q_and_whole_outputs_reject_paging() {
+        let err = query(&[("sort", "relevance")]).parse().unwrap_err();
+        assert!(err.to_string().starts_with("sort:"), "{err}");
+        let (_, paging) = query(&[("sort", "relevance"), ("q", "almaty")])
+            .parse()
+            .unwrap();
+        assert_eq!(paging.sort, SortOrder::Relevance);
+        let (_, paging) = query(&[("limit", "5")]).parse().unwrap();
+        assert!(paging.clone().into_paging(false).is_ok());
+        assert!(paging.into_paging(true).is_err());
+    }
+
+    #[test]
+    fn param_names_come_from_the_documented_parameters() {
+        let names = param_names::<FilterParams>();
+        assert!(names.contains(&"type".to_owned()) && names.contains(&"bbox".to_owned()));
+        assert_eq!(
+            param_names::<PageParams>(),
+            ["sort", "limit", "cursor", "stream"]
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod idempotency;
+pub mod formats;
 pub mod import;
 pub mod json;
 pub mod models;

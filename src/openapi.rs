@@ -3,7 +3,9 @@
 use utoipa::OpenApi;
 
 use crate::auth::openapi::AccessDocs;
-use crate::routes::{actors, event_types, events, health, timelines, tokens};
+use crate::formats::geojson::EventFeatureCollection;
+use crate::routes::listing::{EventList, EventListJson};
+use crate::routes::{actors, event_types, events, health, stats, timelines, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,14 +31,17 @@ use crate::routes::{actors, event_types, events, health, timelines, tokens};
         event_types::list_event_types, event_types::create_event_type,
         actors::list_actors,
         tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
+        stats::histogram, stats::casualties,
         health::healthz, health::readyz,
     ),
+    components(schemas(EventListJson, EventFeatureCollection), responses(EventList)),
     tags(
         (name = "events", description = "Dated news events"),
         (name = "timelines", description = "Curated sequences of events"),
         (name = "event-types", description = "The event-type vocabulary"),
         (name = "actors", description = "People, organizations and states named in events"),
         (name = "tokens", description = "API tokens (admin only)"),
+        (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&AccessDocs)

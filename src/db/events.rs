@@ -2,16 +2,18 @@
 //! round trip, and writes that append a revision in the same transaction.
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, Double, Float4, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel::{QueryableByName, result::Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::sql::SqlBuilder;
 use crate::error::{ApiError, FieldError};
-use crate::filter::{EventFilter, PageRequest, SortOrder};
+use crate::filter::{Cursor, EventFilter, PageRequest, SortOrder};
 use crate::models::event::{Event, EventInput, Location};
-use crate::models::values::{EventId, TimelineSlug};
+use crate::models::values::{BBox, EventId, SearchText, TimelineSlug};
 
 /// Selects complete events; children are aggregated per row so that a page
 /// of events costs one query, not one per event.
@@ -27,6 +29,13 @@ SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occu
        ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
              WHERE et.event_id = e.id ORDER BY t.slug) AS timelines \
 FROM events e";
+
+/// `SELECT_EVENTS` up to its FROM clause, for queries that select more.
+fn event_columns() -> &'static str {
+    SELECT_EVENTS
+        .strip_suffix(" FROM events e")
+        .unwrap_or(SELECT_EVENTS)
+}
 
 #[derive(QueryableByName)]
 struct EventRow {
@@ -123,7 +132,7 @@ impl EventRow {
 
 /// Values read back from the database passed the same checks on the way in;
 /// failing here means the schema and the code disagree.
-fn parse_stored<T: std::str::FromStr<Err = String>>(s: String) -> Result<T, ApiError> {
+pub(super) fn parse_stored<T: std::str::FromStr<Err = String>>(s: String) -> Result<T, ApiError> {
     s.parse()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored value does not parse: {e}")))
 }
@@ -158,38 +167,190 @@ async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiErro
     })
 }
 
-/// One page of events matching `filter`, plus whether more follow.
+/// One page of events, and where the next page starts (`None` on the last).
+#[derive(Debug)]
+pub struct Page {
+    pub events: Vec<Event>,
+    pub next: Option<Cursor>,
+}
+
+/// A listed event with its full-text rank (when sorted by relevance).
+#[derive(QueryableByName)]
+struct ListedRow {
+    // Not `row`: the derive uses that name itself.
+    #[diesel(embed)]
+    event: EventRow,
+    #[diesel(sql_type = Nullable<Float4>)]
+    rank: Option<f32>,
+}
+
+/// Appends `SELECT <event> , rank FROM events e WHERE <filter> AND <after> ORDER BY <sort>`.
+/// Page and stream read the same statement, so they order and filter alike.
+fn push_select(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after: Option<&Cursor>) {
+    q.sql(event_columns());
+    match (&filter.q, sort) {
+        (Some(text), SortOrder::Relevance) => {
+            q.sql(", ");
+            push_rank(q, text);
+            q.sql(" AS rank");
+        }
+        _ => {
+            q.sql(", NULL::real AS rank");
+        }
+    }
+    q.sql(" FROM events e WHERE e.deleted_at IS NULL");
+    push_filter(q, filter);
+    if let Some(after) = after {
+        push_after(q, filter, sort, after);
+    }
+    q.sql(match sort {
+        SortOrder::Asc => " ORDER BY e.occurred_start ASC, e.id ASC",
+        SortOrder::Desc => " ORDER BY e.occurred_start DESC, e.id DESC",
+        SortOrder::Relevance => " ORDER BY rank DESC, e.occurred_start ASC, e.id ASC",
+    });
+}
+
+/// Keyset paging: only rows that come after `after` in `sort` order.
+fn push_after(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after: &Cursor) {
+    match (sort, &filter.q, after.rank) {
+        (SortOrder::Relevance, Some(text), Some(rank)) => {
+            // Rank descending, then start and id ascending: a lower rank, or
+            // the same rank and a later position.
+            q.sql(" AND (");
+            push_rank(q, text);
+            q.sql(" < ").bind::<Float4, _>(rank).sql(" OR (");
+            push_rank(q, text);
+            q.sql(" = ").bind::<Float4, _>(rank).sql(" AND ");
+            push_position(q, ">", after);
+            q.sql("))");
+        }
+        (SortOrder::Desc, _, _) => {
+            q.sql(" AND ");
+            push_position(q, "<", after);
+        }
+        _ => {
+            q.sql(" AND ");
+            push_position(q, ">", after);
+        }
+    }
+}
+
+fn push_position(q: &mut SqlBuilder, cmp: &str, after: &Cursor) {
+    q.sql(&format!("(e.occurred_start, e.id) {cmp} ("))
+        .bind::<Timestamptz, _>(after.occurred_start)
+        .sql(", ")
+        .bind::<SqlUuid, _>(after.id.0)
+        .sql(")");
+}
+
+/// One page of events matching `filter`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &EventFilter,
     page: &PageRequest,
-) -> Result<(Vec<Event>, bool), ApiError> {
-    let mut q = SqlBuilder::new(SELECT_EVENTS);
-    q.sql(" WHERE e.deleted_at IS NULL");
-    push_filter(&mut q, filter);
-    let (cmp, dir) = match page.sort {
-        SortOrder::Asc => (">", "ASC"),
-        SortOrder::Desc => ("<", "DESC"),
-    };
-    if let Some(after) = &page.after {
-        q.sql(&format!(" AND (e.occurred_start, e.id) {cmp} ("))
-            .bind::<Timestamptz, _>(after.occurred_start)
-            .sql(", ")
-            .bind::<SqlUuid, _>(after.id.0)
-            .sql(")");
-    }
-    q.sql(&format!(
-        " ORDER BY e.occurred_start {dir}, e.id {dir} LIMIT "
-    ))
-    .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
-    let rows: Vec<EventRow> = q.build().load(conn).await?;
+) -> Result<Page, ApiError> {
+    let mut q = SqlBuilder::new("");
+    push_select(&mut q, filter, page.sort, page.after.as_ref());
+    q.sql(" LIMIT ")
+        .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
+    let mut rows: Vec<ListedRow> = q.build().load(conn).await?;
     let has_more = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next = match rows.last() {
+        Some(last) if has_more => Some(Cursor {
+            occurred_start: last.event.occurred_start,
+            id: EventId(last.event.id),
+            sort: page.sort,
+            rank: last.rank,
+        }),
+        _ => None,
+    };
     let events = rows
         .into_iter()
-        .take(page.limit as usize)
-        .map(EventRow::into_event)
+        .map(|r| r.event.into_event())
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((events, has_more))
+    Ok(Page { events, next })
+}
+
+/// Why a scan ended early.
+#[derive(Debug)]
+pub enum ScanError {
+    Failed(ApiError),
+    /// The receiver went away (the client disconnected).
+    Closed,
+    /// The receiver took no batch for `SCAN_SEND_TIMEOUT` (a stalled client).
+    Stalled,
+}
+
+impl From<DieselError> for ScanError {
+    fn from(err: DieselError) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+impl From<ApiError> for ScanError {
+    fn from(err: ApiError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// Rows fetched per round trip while scanning.
+pub const SCAN_BATCH: usize = 1000;
+/// How long a scan waits for its receiver to take a batch before giving up.
+pub const SCAN_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Sends every event matching `filter`, in `sort` order, to `out` in batches
+/// of `SCAN_BATCH`, all read from one snapshot (a read-only transaction
+/// holding a server-side cursor over the same statement a page reads). The
+/// first batch is sent even when empty, so the receiver learns that the
+/// query ran. Memory stays bounded by the channel's capacity, however many
+/// events match: the scan waits while the receiver is behind.
+pub async fn scan(
+    conn: &mut AsyncPgConnection,
+    filter: &EventFilter,
+    sort: SortOrder,
+    out: &tokio::sync::mpsc::Sender<Vec<Event>>,
+) -> Result<(), ScanError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(async |conn| {
+            let mut q = SqlBuilder::new("DECLARE chronik_scan NO SCROLL CURSOR FOR ");
+            push_select(&mut q, filter, sort, None);
+            q.build().execute(conn).await?;
+            let fetch = format!("FETCH FORWARD {SCAN_BATCH} FROM chronik_scan");
+            loop {
+                let rows: Vec<ListedRow> = diesel::sql_query(&fetch).load(conn).await?;
+                let last = rows.len() < SCAN_BATCH;
+                let events = rows
+                    .into_iter()
+                    .map(|r| r.event.into_event())
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.send_timeout(events, SCAN_SEND_TIMEOUT)
+                    .await
+                    .map_err(|err| match err {
+                        tokio::sync::mpsc::error::SendTimeoutError::Closed(_) => ScanError::Closed,
+                        tokio::sync::mpsc::error::SendTimeoutError::Timeout(_) => {
+                            ScanError::Stalled
+                        }
+                    })?;
+                if last {
+                    return Ok(());
+                }
+            }
+        })
+        .await
+}
+
+/// Appends a query for the relation of events matching `filter` with the
+/// columns statistics aggregate over: `id, occurred_start, event_type,
+/// casualties`. Statistics read events only through this.
+pub fn push_matching(q: &mut SqlBuilder, filter: &EventFilter) {
+    q.sql(
+        "SELECT e.id, e.occurred_start, e.event_type, e.casualties FROM events e \
+         WHERE e.deleted_at IS NULL",
+    );
+    push_filter(q, filter);
 }
 
 /// Appends the WHERE conditions of `filter` to a query over `events e`.
@@ -243,6 +404,64 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
             .bind::<Array<Text>, _>(statuses)
             .sql(")");
     }
+    if let Some(text) = &filter.q {
+        // The index finds the candidates; each is then matched with the query
+        // parsed the way its own text was (see the search_geo migration).
+        q.sql(" AND e.search @@ chronik_websearch(")
+            .bind::<Text, _>(text.to_string())
+            .sql(") AND e.search @@ ");
+        push_own_query(q, text);
+    }
+    if let Some(bbox) = &filter.bbox {
+        push_bbox(q, bbox);
+    }
+    if filter.located {
+        q.sql(" AND e.lat IS NOT NULL AND e.lon IS NOT NULL");
+    }
+}
+
+/// `q` parsed with the row's own text search configuration.
+fn push_own_query(q: &mut SqlBuilder, text: &SearchText) {
+    q.sql("websearch_to_tsquery(e.search_config, ")
+        .bind::<Text, _>(text.to_string())
+        .sql(")");
+}
+
+/// How well a row matches `q`: cover density, damped for long texts, title
+/// words weighing more than summary words.
+fn push_rank(q: &mut SqlBuilder, text: &SearchText) {
+    q.sql("ts_rank_cd(e.search, ");
+    push_own_query(q, text);
+    q.sql(", 1)");
+}
+
+/// `point(lon, lat) <@ box`, which the GiST index on `point(lon, lat)`
+/// answers; a box across the antimeridian is the two boxes either side of it.
+fn push_bbox(q: &mut SqlBuilder, bbox: &BBox) {
+    let boxes = if bbox.crosses_antimeridian() {
+        vec![
+            (bbox.min_lon, 180.0, bbox.min_lat, bbox.max_lat),
+            (-180.0, bbox.max_lon, bbox.min_lat, bbox.max_lat),
+        ]
+    } else {
+        vec![(bbox.min_lon, bbox.max_lon, bbox.min_lat, bbox.max_lat)]
+    };
+    q.sql(" AND (");
+    for (i, (min_lon, max_lon, min_lat, max_lat)) in boxes.into_iter().enumerate() {
+        if i > 0 {
+            q.sql(" OR ");
+        }
+        q.sql("point(e.lon, e.lat) <@ box(point(")
+            .bind::<Double, _>(min_lon)
+            .sql(", ")
+            .bind::<Double, _>(min_lat)
+            .sql("), point(")
+            .bind::<Double, _>(max_lon)
+            .sql(", ")
+            .bind::<Double, _>(max_lat)
+            .sql("))");
+    }
+    q.sql(")");
 }
 
 fn strings<T: ToString>(items: &[T]) -> Vec<String> {

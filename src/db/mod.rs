@@ -5,6 +5,7 @@ pub mod event_types;
 pub mod events;
 pub mod idempotency;
 pub mod sql;
+pub mod stats;
 pub mod timelines;
 pub mod tokens;
 

@@ -201,6 +201,78 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// Full-text search input (`q=`), in web search syntax: words, `"quoted phrases"`, `-excluded`, `or`.
+    #[derive(ToSchema)]
+    #[schema(value_type = String, min_length = 1, max_length = 500, example = "almaty police")]
+    SearchText,
+    |s| {
+        let s = bounded(s.trim().to_owned(), "the search text", 500)?;
+        if s.contains(char::is_control) {
+            Err("the search text must not contain control characters".to_owned())
+        } else {
+            Ok(s)
+        }
+    }
+);
+
+/// A bounding box `min_lon,min_lat,max_lon,max_lat` in degrees (RFC 7946 order).
+/// `min_lon > max_lon` is a box across the antimeridian (RFC 7946, section 5.2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl BBox {
+    pub fn crosses_antimeridian(&self) -> bool {
+        self.min_lon > self.max_lon
+    }
+
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        let lon_inside = if self.crosses_antimeridian() {
+            lon >= self.min_lon || lon <= self.max_lon
+        } else {
+            (self.min_lon..=self.max_lon).contains(&lon)
+        };
+        lon_inside && (self.min_lat..=self.max_lat).contains(&lat)
+    }
+}
+
+impl std::str::FromStr for BBox {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const FORM: &str = "must be min_lon,min_lat,max_lon,max_lat in degrees";
+        let numbers = s
+            .split(',')
+            .map(|n| n.trim().parse::<f64>().ok().filter(|n| n.is_finite()))
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| format!("`{s}` {FORM}"))?;
+        let [min_lon, min_lat, max_lon, max_lat] = numbers[..] else {
+            return Err(format!("`{s}` {FORM} (four numbers)"));
+        };
+        let lon_ok = |lon: f64| (-180.0..=180.0).contains(&lon);
+        let lat_ok = |lat: f64| (-90.0..=90.0).contains(&lat);
+        if !(lon_ok(min_lon) && lon_ok(max_lon)) {
+            return Err(format!("`{s}`: longitudes must be between -180 and 180"));
+        }
+        if !(lat_ok(min_lat) && lat_ok(max_lat)) {
+            return Err(format!("`{s}`: latitudes must be between -90 and 90"));
+        }
+        if min_lat > max_lat {
+            return Err(format!("`{s}`: min_lat must not be greater than max_lat"));
+        }
+        Ok(Self {
+            min_lon,
+            min_lat,
+            max_lon,
+            max_lat,
+        })
+    }
+}
+
 /// Server-assigned event id (UUID v7, so ids sort by creation time).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -264,6 +336,35 @@ mod tests {
         assert!("Mars/Olympus".parse::<TimeZoneName>().is_err());
         assert!("de".parse::<LanguageTag>().is_ok());
         assert!("not a tag".parse::<LanguageTag>().is_err());
+    }
+
+    #[test]
+    fn bboxes_are_four_finite_numbers_in_range() {
+        let bbox: BBox = "76.5, 43, 77.5,43.5".parse().unwrap();
+        assert!(bbox.contains(76.8897, 43.2389));
+        assert!(bbox.contains(76.5, 43.0), "edges are inside");
+        assert!(!bbox.contains(78.0, 43.2));
+        for bad in [
+            "1,2,3",
+            "1,2,3,4,5",
+            "a,1,2,3",
+            "NaN,1,2,3",
+            "inf,1,2,3",
+            "-181,0,0,1",
+            "0,-91,1,1",
+            "0,10,1,5",
+            "",
+        ] {
+            assert!(bad.parse::<BBox>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bbox_may_cross_the_antimeridian() {
+        let bbox: BBox = "170,-20,-170,20".parse().unwrap();
+        assert!(bbox.crosses_antimeridian());
+        assert!(bbox.contains(179.0, 0.0) && bbox.contains(-175.0, 0.0));
+        assert!(!bbox.contains(0.0, 0.0));
     }
 
     #[test]

@@ -1,37 +1,40 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{
-    JSON, MERGE_PATCH_JSON, event_page_response, event_response, if_match, parse_event_id,
-};
+use super::listing::{self, EventList, EventQuery};
+use super::{JSON, MERGE_PATCH_JSON, event_response, if_match, parse_event_id};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::filter::EventQuery;
+use crate::filter::{FilterParams, PageParams};
+use crate::formats::FormatParams;
 use crate::json::parse_body;
-use crate::models::event::{Event, EventInput, EventPage};
+use crate::models::event::{Event, EventInput};
 
-/// List events, filtered and paged.
+/// List events, filtered; paged, or exported whole.
 ///
 /// Filters combine with AND; comma lists within one parameter with OR.
-/// Paging is by keyset cursor: follow `next_cursor` (or the `Link: rel="next"`
-/// header) until it is `null`, and every matching event comes exactly once.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+/// The format is `?format=` if given, else negotiated from `Accept`:
+/// JSON (default) and CSV are paged by keyset cursor (follow `next_cursor` or
+/// the `Link: rel="next"` header until there is none, and every matching event
+/// comes exactly once); NDJSON, GeoJSON, TimelineJS and `format=csv&stream=all`
+/// carry every matching event, streamed from one consistent snapshot.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(FilterParams, PageParams, FormatParams),
     responses(
-        (status = 200, description = "One page of events", body = EventPage,
-            headers(("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows"))),
-        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 200, response = EventList),
+        (status = 400, description = "A query parameter is invalid or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, or too many exports are running", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_events(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, page) = query.parse()?;
-    let mut conn = state.pool.get().await?;
-    let (events, has_more) = db::events::list(&mut conn, &filter, &page).await?;
-    Ok(event_page_response(&req, events, has_more, page.sort))
+    let request = query.parse(&req)?;
+    listing::respond(&state, &req, request, None, "events").await
 }
 
 /// Record a new event.

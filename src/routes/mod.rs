@@ -4,6 +4,8 @@ pub mod actors;
 pub mod event_types;
 pub mod events;
 pub mod health;
+pub mod listing;
+pub mod stats;
 pub mod timelines;
 pub mod tokens;
 
@@ -11,8 +13,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use crate::db::events::Page;
 use crate::error::ApiError;
-use crate::filter::Cursor;
 use crate::models::event::{Event, EventPage};
 use crate::models::values::EventId;
 
@@ -66,22 +68,15 @@ pub fn event_response(mut builder: actix_web::HttpResponseBuilder, event: &Event
 /// A page of events, with `next_cursor` and a `Link: rel="next"` header.
 pub fn event_page_response(
     req: &HttpRequest,
-    events: Vec<Event>,
-    has_more: bool,
-    sort: crate::filter::SortOrder,
+    builder: actix_web::HttpResponseBuilder,
+    page: Page,
 ) -> HttpResponse {
-    let next_cursor = has_more.then(|| events.last()).flatten().map(|last| {
-        Cursor {
-            occurred_start: last.occurred_start,
-            id: last.id,
-            sort,
-        }
-        .encode()
-    });
-    page_response(
+    let next_cursor = page.next.map(|next| next.encode());
+    page_response_with(
         req,
+        builder,
         &EventPage {
-            data: events,
+            data: page.events,
             next_cursor: next_cursor.clone(),
         },
         next_cursor.as_deref(),
@@ -93,14 +88,27 @@ pub fn page_response<T: Serialize>(
     body: &T,
     next_cursor: Option<&str>,
 ) -> HttpResponse {
-    let mut builder = HttpResponse::Ok();
+    page_response_with(req, HttpResponse::Ok(), body, next_cursor)
+}
+
+fn page_response_with<T: Serialize>(
+    req: &HttpRequest,
+    mut builder: actix_web::HttpResponseBuilder,
+    body: &T,
+    next_cursor: Option<&str>,
+) -> HttpResponse {
     if let Some(cursor) = next_cursor {
-        builder.insert_header((
-            header::LINK,
-            format!("<{}>; rel=\"next\"", next_link(req, cursor)),
-        ));
+        link_next(&mut builder, req, cursor);
     }
     builder.json(body)
+}
+
+/// `Link: <this request with cursor=…>; rel="next"`.
+pub fn link_next(builder: &mut actix_web::HttpResponseBuilder, req: &HttpRequest, cursor: &str) {
+    builder.insert_header((
+        header::LINK,
+        format!("<{}>; rel=\"next\"", next_link(req, cursor)),
+    ));
 }
 
 /// The request's own path and query with `cursor` replaced: a relative

@@ -1,14 +1,15 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{JSON, MERGE_PATCH_JSON, event_page_response, parse_event_id, parse_path};
+use super::listing::{self, EventList, EventQuery};
+use super::{JSON, MERGE_PATCH_JSON, parse_event_id, parse_path};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::filter::EventQuery;
+use crate::filter::{FilterParams, PageParams};
+use crate::formats::FormatParams;
 use crate::json::parse_body;
-use crate::models::event::EventPage;
 use crate::models::timeline::{NewTimeline, Timeline, TimelineList, TimelinePatch};
 use crate::models::values::TimelineSlug;
 
@@ -113,14 +114,19 @@ pub async fn delete_timeline(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// List a timeline's events (same filters and paging as `/v1/events`).
+/// List a timeline's events (same filters, paging and formats as `/v1/events`).
+///
+/// With `format=timelinejs` the document opens with the timeline's title and
+/// description, ready for `new TL.Timeline(element, url)`.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/events", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest"), EventQuery),
+    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest"),
+        FilterParams, PageParams, FormatParams),
     responses(
-        (status = 200, description = "One page of the timeline's events", body = EventPage,
-            headers(("Link" = String, description = "`rel=\"next\"` link when another page follows"))),
-        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 200, response = EventList),
+        (status = 400, description = "A query parameter is invalid or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, or too many exports are running", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_timeline_events(
     state: web::Data<AppState>,
@@ -129,20 +135,21 @@ pub async fn list_timeline_events(
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug(&path)?;
-    if query.timeline.is_some() {
+    if query.filter.timeline.is_some() {
         return Err(ApiError::field(
             "timeline",
             "the timeline is given by the path",
         ));
     }
-    let (mut filter, page) = query.parse()?;
-    filter.timeline = Some(slug.clone());
-    let mut conn = state.pool.get().await?;
-    db::timelines::find(&mut conn, &slug)
-        .await?
-        .ok_or_else(|| db::timelines::not_found(&slug))?;
-    let (events, has_more) = db::events::list(&mut conn, &filter, &page).await?;
-    Ok(event_page_response(&req, events, has_more, page.sort))
+    let mut request = query.parse(&req)?;
+    request.filter.timeline = Some(slug.clone());
+    let timeline = {
+        let mut conn = state.pool.get().await?;
+        db::timelines::find(&mut conn, &slug)
+            .await?
+            .ok_or_else(|| db::timelines::not_found(&slug))?
+    };
+    listing::respond(&state, &req, request, Some(&timeline), slug.as_str()).await
 }
 
 /// Add an event to a timeline (idempotent).

@@ -1,0 +1,108 @@
+//! Streaming a whole result: a task scans the matching events from one
+//! snapshot and hands batches through a bounded channel to the response body,
+//! which encodes each batch as the client reads. Memory stays constant
+//! whatever the result size; the first bytes leave after the first batch.
+//!
+//! Failures before the first batch are ordinary problem+json responses. A
+//! failure after that cannot change the status any more: it is logged and the
+//! connection is closed without the final chunk, so the client sees an
+//! incomplete transfer rather than a silently truncated file.
+
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use futures_util::StreamExt as _;
+use futures_util::stream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::EventEncoder;
+use crate::app::AppState;
+use crate::db::events::{self as store, ScanError};
+use crate::error::ApiError;
+use crate::filter::{EventFilter, SortOrder};
+use crate::models::event::Event;
+
+/// Batches in flight between the scan and the response body.
+const CHANNEL_BATCHES: usize = 1;
+
+/// Responds with every event matching `filter`, encoded by `encoder`.
+pub async fn respond(
+    state: &AppState,
+    filter: EventFilter,
+    sort: SortOrder,
+    mut encoder: Box<dyn EventEncoder>,
+    mut builder: HttpResponseBuilder,
+) -> Result<HttpResponse, ApiError> {
+    let permit = state.exports.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Busy(format!(
+            "{} exports are running, the most this server allows at once; retry shortly",
+            state.max_exports
+        ))
+    })?;
+    let mut conn = state.pool.get().await?;
+    let (sender, mut batches) = mpsc::channel::<Vec<Event>>(CHANNEL_BATCHES);
+    let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
+        let _permit = permit;
+        let result = store::scan(&mut conn, &filter, sort, &sender).await;
+        match &result {
+            Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
+            Err(ScanError::Stalled) => {
+                tracing::warn!("export ended: the client read nothing for too long")
+            }
+            _ => {}
+        }
+        result
+    });
+    let Some(first) = batches.recv().await else {
+        return Err(match scan.await {
+            Ok(Err(ScanError::Failed(err))) => err,
+            _ => ApiError::internal(anyhow::anyhow!("the export ended before its first batch")),
+        });
+    };
+    let mut head = encoder.head();
+    head.extend(encoder.events(&first)?);
+    let rest = stream::unfold(Some((batches, scan, encoder)), next_chunk);
+    Ok(builder.streaming(stream::once(async { Ok(Bytes::from(head)) }).chain(rest)))
+}
+
+type Streaming = (
+    mpsc::Receiver<Vec<Event>>,
+    JoinHandle<Result<(), ScanError>>,
+    Box<dyn EventEncoder>,
+);
+
+/// The next piece of the body: a batch, the tail once the scan has finished
+/// cleanly, or an error that cuts the response short.
+async fn next_chunk(
+    state: Option<Streaming>,
+) -> Option<(Result<Bytes, std::io::Error>, Option<Streaming>)> {
+    let (mut batches, scan, mut encoder) = state?;
+    match batches.recv().await {
+        Some(events) => match encoder.events(&events) {
+            Ok(bytes) => Some((Ok(Bytes::from(bytes)), Some((batches, scan, encoder)))),
+            Err(err) => Some((Err(cut_short(&err.to_string())), None)),
+        },
+        None => match scan.await {
+            Ok(Ok(())) => Some((Ok(Bytes::from(encoder.tail())), None)),
+            Ok(Err(ScanError::Failed(err))) => Some((Err(cut_short(&describe(&err))), None)),
+            Ok(Err(_)) => Some((Err(cut_short("the scan stopped")), None)),
+            Err(err) => Some((Err(cut_short(&err.to_string())), None)),
+        },
+    }
+}
+
+/// The error with its causes, for the log (no backtrace).
+fn describe(err: &ApiError) -> String {
+    match err {
+        ApiError::Internal(cause) => format!("{cause:#}"),
+        other => other.to_string(),
+    }
+}
+
+fn cut_short(reason: &str) -> std::io::Error {
+    tracing::error!(
+        reason,
+        "export failed after the response started; closing it unfinished"
+    );
+    std::io::Error::other(format!("export failed: {reason}"))
+}

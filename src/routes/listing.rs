@@ -1,0 +1,185 @@
+//! What the two event lists (`/v1/events`, `/v1/timelines/{slug}/events`)
+//! share: their query parameters, and answering in the negotiated format,
+//! paged or streamed whole.
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{ToResponse, ToSchema};
+
+use super::event_page_response;
+use crate::app::AppState;
+use crate::db;
+use crate::error::ApiError;
+use crate::filter::{
+    Errors, EventFilter, FilterParams, PageParams, PageRequest, Paging, param_names,
+};
+use crate::formats::geojson::EventFeatureCollection;
+use crate::formats::timelinejs::TimelineJsDocument;
+use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timelinejs};
+use crate::models::event::{Event, EventPage};
+use crate::models::timeline::Timeline;
+
+/// Query parameters of the event lists, as received.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventQuery {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    #[serde(flatten)]
+    pub page: PageParams,
+    #[serde(flatten)]
+    pub output: FormatParams,
+    /// Everything else: rejected by name.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, String>,
+}
+
+/// The `application/json` bodies of an event list.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)] // Describes responses in the spec; never built.
+pub enum EventListJson {
+    /// A page of events (the default).
+    Page(EventPage),
+    /// With `format=timelinejs`: every matching event as a TimelineJS 3 document.
+    TimelineJs(TimelineJsDocument),
+}
+
+/// The matching events, in the negotiated format.
+///
+/// JSON and CSV hold one page (`Link: rel="next"` leads to the next);
+/// NDJSON (one event per line), GeoJSON (the events with coordinates),
+/// TimelineJS (`format=timelinejs`, served as `application/json`) and
+/// `format=csv&stream=all` hold every matching event, streamed. An error
+/// after streaming has begun closes the connection without the final chunk.
+#[derive(ToResponse)]
+#[response(headers(
+    ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
+    ("Vary" = String, description = "`Accept`: the format may be negotiated"),
+    ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch the list (it takes no credentials)"),
+    ("Content-Disposition" = String, description = "CSV: `attachment; filename=\"events.csv\"` (or the timeline slug)"),
+))]
+#[allow(dead_code, clippy::large_enum_variant)] // Describes responses in the spec; never built.
+pub enum EventList {
+    Json(#[content("application/json")] EventListJson),
+    #[response(example = json!("id,external_id,title,summary,language,type,occurred_start,occurred_end,precision,timezone,location_name,admin1,country_code,lat,lon,status,tags,timelines,actors,sources,killed_confirmed_min,killed_confirmed_max,killed_claimed_min,killed_claimed_max,killed_disputed_min,killed_disputed_max,injured_confirmed_min,injured_confirmed_max,injured_claimed_min,injured_claimed_max,injured_disputed_min,injured_disputed_max,arrested_confirmed_min,arrested_confirmed_max,arrested_claimed_min,arrested_claimed_max,arrested_disputed_min,arrested_disputed_max,missing_confirmed_min,missing_confirmed_max,missing_claimed_min,missing_claimed_max,missing_disputed_min,missing_disputed_max,actors_json,casualties_json,sources_json,version,created_at,updated_at\r\n"))]
+    Csv(#[content("text/csv")] String),
+    /// One `Event` per line.
+    Ndjson(#[content("application/x-ndjson")] Event),
+    GeoJson(#[content("application/geo+json")] EventFeatureCollection),
+}
+
+/// A list request, parsed and negotiated.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub filter: EventFilter,
+    pub paging: Paging,
+    pub format: Format,
+    pub bom: bool,
+}
+
+impl EventQuery {
+    pub fn accepted() -> Vec<String> {
+        [
+            param_names::<FilterParams>(),
+            param_names::<PageParams>(),
+            param_names::<FormatParams>(),
+        ]
+        .concat()
+    }
+
+    pub fn parse(&self, req: &HttpRequest) -> Result<ListRequest, ApiError> {
+        let mut errors = Errors::default();
+        errors.reject_unknown(&self.unknown, &Self::accepted());
+        let (mut filter, _) = self.filter.parse(&mut errors);
+        let paging = self.page.parse(&mut errors, filter.q.is_some());
+        let output = self.output.parse(&mut errors, EVENT_FORMATS);
+        errors.finish()?;
+        let format = output.negotiate(req, EVENT_FORMATS)?;
+        if paging.stream_all && format == Format::Json {
+            return Err(ApiError::field(
+                "stream",
+                "`stream=all` applies to CSV; JSON is paged (use format=ndjson for everything as JSON)",
+            ));
+        }
+        let whole = format.is_whole_result() || paging.stream_all;
+        // A map shows only what has a place on it.
+        filter.located = format == Format::GeoJson;
+        Ok(ListRequest {
+            filter,
+            paging: paging.into_paging(whole)?,
+            format,
+            bom: output.bom,
+        })
+    }
+}
+
+/// Answers a list request. `timeline` names the timeline a timeline's list is
+/// about (its title opens a TimelineJS document); `file_stem` names CSV downloads.
+pub async fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    request: ListRequest,
+    timeline: Option<&Timeline>,
+    file_stem: &str,
+) -> Result<HttpResponse, ApiError> {
+    let title = timeline.map(timelinejs::Slide::title);
+    let encoder = formats::event_encoder(request.format, request.bom, title);
+    let mut builder = HttpResponse::Ok();
+    formats::read_headers(&mut builder);
+    match (request.paging, encoder) {
+        (Paging::Page(page), None) => {
+            let mut conn = state.pool.get().await?;
+            let found = db::events::list(&mut conn, &request.filter, &page).await?;
+            Ok(event_page_response(req, builder, found))
+        }
+        (Paging::Page(page), Some(encoder)) => {
+            csv_page(
+                state,
+                req,
+                builder,
+                &request.filter,
+                &page,
+                encoder,
+                file_stem,
+            )
+            .await
+        }
+        (Paging::Whole(sort), Some(encoder)) => {
+            content_headers(&mut builder, request.format, file_stem);
+            stream::respond(state, request.filter, sort, encoder, builder).await
+        }
+        (Paging::Whole(_), None) => Err(ApiError::internal(anyhow::anyhow!(
+            "JSON has no whole-result form"
+        ))),
+    }
+}
+
+/// One page as CSV; as with JSON, `Link: rel="next"` leads to the next page.
+async fn csv_page(
+    state: &AppState,
+    req: &HttpRequest,
+    mut builder: actix_web::HttpResponseBuilder,
+    filter: &EventFilter,
+    page: &PageRequest,
+    mut encoder: Box<dyn formats::EventEncoder>,
+    file_stem: &str,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let found = db::events::list(&mut conn, filter, page).await?;
+    let mut body = encoder.head();
+    body.extend(encoder.events(&found.events)?);
+    if let Some(next) = &found.next {
+        super::link_next(&mut builder, req, &next.encode());
+    }
+    formats::csv_download(&mut builder, file_stem);
+    Ok(builder.body(body))
+}
+
+fn content_headers(builder: &mut actix_web::HttpResponseBuilder, format: Format, file_stem: &str) {
+    if format == Format::Csv {
+        formats::csv_download(builder, file_stem);
+    } else {
+        builder.content_type(format.content_type());
+    }
+}
