@@ -18,25 +18,41 @@ fn server_url() -> String {
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
+/// Templates are named `chronik_tpl_<unix seconds>_<uuid>`. Test runs of other
+/// checkouts may share the server, so a run drops only templates old enough
+/// that no run can still be cloning them, never a fresh one of another run.
+const TEMPLATE_PREFIX: &str = "chronik_tpl_";
+const STALE_TEMPLATE_SECS: u64 = 6 * 60 * 60;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn is_stale_template(name: &str, now: u64) -> bool {
+    name.strip_prefix(TEMPLATE_PREFIX)
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|created| created.parse::<u64>().ok())
+        .is_some_and(|created| now.saturating_sub(created) > STALE_TEMPLATE_SECS)
+}
+
 /// A database with all migrations applied, built once per test process so
 /// that no run depends on what an earlier one left behind.
 async fn template() -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
-            // A v7 id carries its creation time, so other processes can tell stale templates.
-            let name = format!("chronik_test_tpl_{}", uuid::Uuid::now_v7().simple());
+            let now = unix_now();
+            let name = format!("{TEMPLATE_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
             let mut conn = maintenance().await;
             execute(&mut conn, "SELECT pg_advisory_lock(7205119)").await;
-            // Templates of earlier runs. A template of a test process running
-            // in parallel is only unused between two clones, so age decides.
-            let stale_templates = databases_like(&mut conn, "chronik_test_tpl_%")
-                .await
-                .into_iter()
-                .filter(|name| is_stale_template(name));
-            for stale in stale_templates {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {stale}"))
-                    .execute(&mut conn)
-                    .await;
+            for stale in databases_like(&mut conn, &format!("{TEMPLATE_PREFIX}%")).await {
+                if is_stale_template(&stale, now) {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {stale}"))
+                        .execute(&mut conn)
+                        .await;
+                }
             }
             execute(&mut conn, "SELECT pg_advisory_unlock(7205119)").await;
             execute(&mut conn, &format!("CREATE DATABASE {name}")).await;
@@ -46,19 +62,6 @@ async fn template() -> &'static str {
             name
         })
         .await
-}
-
-/// Older than an hour, or named before templates carried their creation time.
-fn is_stale_template(name: &str) -> bool {
-    let created = name
-        .strip_prefix("chronik_test_tpl_")
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .and_then(|id| id.get_timestamp())
-        .map(|ts| ts.to_unix().0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    created.is_none_or(|secs| now.saturating_sub(secs) > 3600)
 }
 
 async fn maintenance() -> AsyncPgConnection {
@@ -199,6 +202,17 @@ impl Reply {
 
     pub fn content_type(&self) -> &str {
         self.header("content-type").unwrap_or("")
+    }
+
+    /// The header names `Vary` lists, from every `Vary` line, lower-cased.
+    pub fn vary(&self) -> Vec<String> {
+        self.headers
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect()
     }
 
     /// Asserts a problem+json error with `status` that names `field` in `errors`.
@@ -386,4 +400,68 @@ pub fn with(mut base: Value, overrides: Value) -> Value {
         }
     }
     base
+}
+
+/// A CSV document read with a real CSV reader: the header and each row by column name.
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<std::collections::HashMap<String, String>>,
+}
+
+impl Table {
+    #[track_caller]
+    pub fn parse(text: &str) -> Table {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .expect("a CSV header row")
+            .iter()
+            .map(String::from)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|record| {
+                let record = record.expect("a well-formed CSV record");
+                assert_eq!(record.len(), header.len(), "every row has every column");
+                header
+                    .iter()
+                    .cloned()
+                    .zip(record.iter().map(String::from))
+                    .collect()
+            })
+            .collect();
+        Table { header, rows }
+    }
+
+    pub fn column(&self, name: &str) -> Vec<&str> {
+        self.rows.iter().map(|r| r[name].as_str()).collect()
+    }
+}
+
+impl TestApp {
+    /// GET with an `Accept` header.
+    pub async fn get_accepting(&self, path: &str, accept: &str) -> Reply {
+        self.send(self.client.get(self.url(path)).header("accept", accept))
+            .await
+    }
+
+    /// Inserts `n` events straight into the database (no history, no
+    /// children), one a minute from 2020-01-01 UTC, each with a summary of
+    /// about `summary_len` bytes: data for tests of large exports.
+    pub async fn insert_bulk_events(&self, n: i64, summary_len: i32) {
+        let mut conn = self.pool.get().await.expect("connection");
+        diesel::sql_query(
+            "INSERT INTO events (id, title, summary, language, event_type, occurred_start, created_at, updated_at, \
+                 location_name, country_code, lat, lon, tags) \
+             SELECT gen_random_uuid(), 'Bulk event ' || i, rpad('Summary ' || i || ' ', $2, 'lorem ipsum '), 'en', \
+                 'protest', timestamptz '2020-01-01 00:00:00+00' + i * interval '1 minute', now(), now(), \
+                 'Almaty', 'KZ', 43.2389, 76.8897, ARRAY['bulk'] \
+             FROM generate_series(1, $1) AS i",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(n)
+        .bind::<diesel::sql_types::Integer, _>(summary_len)
+        .execute(&mut conn)
+        .await
+        .expect("bulk insert");
+    }
 }
