@@ -147,16 +147,23 @@ pub async fn find(
     id: EventId,
     include_deleted: bool,
 ) -> Result<Option<Event>, ApiError> {
-    let mut q = SqlBuilder::new(SELECT_EVENTS);
-    q.sql(" WHERE e.id = ").bind::<SqlUuid, _>(id.0);
-    if !include_deleted {
-        q.sql(" AND e.deleted_at IS NULL");
-    }
+    let mut q = SqlBuilder::new("");
+    push_find(&mut q, id, include_deleted);
     let rows: Vec<EventRow> = q.build().load(conn).await?;
     rows.into_iter()
         .next()
         .map(EventRow::into_event)
         .transpose()
+}
+
+/// The statement `find` sends.
+pub fn push_find(q: &mut SqlBuilder, id: EventId, include_deleted: bool) {
+    q.sql(SELECT_EVENTS)
+        .sql(" WHERE e.id = ")
+        .bind::<SqlUuid, _>(id.0);
+    if !include_deleted {
+        q.sql(" AND e.deleted_at IS NULL");
+    }
 }
 
 async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiError> {
@@ -243,6 +250,13 @@ fn push_position(q: &mut SqlBuilder, cmp: &str, after: &Cursor) {
         .sql(")");
 }
 
+/// The statement `list` sends: one row more than the page, to tell whether another follows.
+pub fn push_list(q: &mut SqlBuilder, filter: &EventFilter, page: &PageRequest) {
+    push_select(q, filter, page.sort, page.after.as_ref());
+    q.sql(" LIMIT ")
+        .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
+}
+
 /// One page of events matching `filter`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
@@ -250,9 +264,7 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page, ApiError> {
     let mut q = SqlBuilder::new("");
-    push_select(&mut q, filter, page.sort, page.after.as_ref());
-    q.sql(" LIMIT ")
-        .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
+    push_list(&mut q, filter, page);
     let mut rows: Vec<ListedRow> = q.build().load(conn).await?;
     let has_more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
