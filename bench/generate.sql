@@ -181,20 +181,24 @@ SELECT g.id, 'bench-' || g.i,
        g.versions,
        g.start + interval '1 hour',
        g.start + interval '1 hour' + (g.versions - 1) * interval '1 day'
-FROM g JOIN types t ON t.n = g.type_n JOIN places p ON p.n = g.place_n;
+FROM g JOIN types t ON t.n = g.type_n JOIN places p ON p.n = g.place_n
+-- News is stored roughly as it happens: the table's physical order follows time.
+ORDER BY g.start;
 
 INSERT INTO event_actors (event_id, position, actor_id, role)
 SELECT g.id, k, a.id,
        CASE WHEN (g.i + k) % 4 <> 0 THEN (SELECT list[1 + (g.i + k) % 8] FROM vocab WHERE name = 'roles') END
 FROM g CROSS JOIN LATERAL generate_series(0, g.n_actors - 1) k
-JOIN actor_list a ON a.n = (g.actor_a + k * 7) % (SELECT count(*) FROM actor_list);
+JOIN actor_list a ON a.n = (g.actor_a + k * 7) % (SELECT count(*) FROM actor_list)
+ORDER BY g.start, k;
 
 INSERT INTO event_sources (event_id, position, source_id, via, quote)
 SELECT g.id, k, s.id,
        CASE WHEN g.i % 3 = 0 THEN ARRAY[(SELECT list[1 + g.i % 8] FROM vocab WHERE name = 'agencies')] ELSE '{}' END,
        CASE WHEN k = 0 AND g.i % 2 = 0 THEN 'Officials said the situation was under control.' END
 FROM g CROSS JOIN LATERAL generate_series(0, g.n_sources - 1) k
-JOIN source_list s ON s.n = (g.source_a + k * 13) % (SELECT count(*) FROM source_list);
+JOIN source_list s ON s.n = (g.source_a + k * 13) % (SELECT count(*) FROM source_list)
+ORDER BY g.start, k;
 
 INSERT INTO event_timelines (timeline_id, event_id, added_at)
 SELECT tl.id, g.id, g.start + interval '1 hour'

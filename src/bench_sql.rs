@@ -32,8 +32,9 @@ struct Binds {
 }
 
 /// The statement for `target`, a path with its query string such as
-/// `/v1/events?from=2020-01-01&to=2020-01-30&limit=100`. Supports the paged
-/// event lists (`/v1/events`, `/v1/timelines/{slug}/events`) and
+/// `/v1/events?from=2020-01-01&to=2020-01-30&limit=100`. Supports the event
+/// lists (`/v1/events`, `/v1/timelines/{slug}/events`; for whole exports
+/// such as `format=ndjson`, the statement their cursor reads) and
 /// `/v1/events/{id}`.
 pub async fn capture(conn: &mut AsyncPgConnection, target: &str) -> anyhow::Result<Statement> {
     let mut q = SqlBuilder::capture();
@@ -76,7 +77,8 @@ fn build(q: &mut SqlBuilder, target: &str) -> anyhow::Result<()> {
     }
     match request.paging {
         Paging::Page(page) => events::push_list(q, &request.filter, &page),
-        Paging::Whole(_) => anyhow::bail!("bench-sql captures paged lists, not whole exports"),
+        // An export declares a cursor over this statement and fetches from it.
+        Paging::Whole(sort) => events::push_select(q, &request.filter, sort, None),
     }
     Ok(())
 }

@@ -193,7 +193,12 @@ struct ListedRow {
 
 /// Appends `SELECT <event> , rank FROM events e WHERE <filter> AND <after> ORDER BY <sort>`.
 /// Page and stream read the same statement, so they order and filter alike.
-fn push_select(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after: Option<&Cursor>) {
+pub(crate) fn push_select(
+    q: &mut SqlBuilder,
+    filter: &EventFilter,
+    sort: SortOrder,
+    after: Option<&Cursor>,
+) {
     q.sql(event_columns());
     match (&filter.q, sort) {
         (Some(text), SortOrder::Relevance) => {
@@ -371,6 +376,15 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")
             .bind::<Timestamptz, _>(from);
+        // Implied by the line above; gives the (occurred_start, id) index a
+        // lower bound (see the event_span migration).
+        // The cast types the bind for clients that send it untyped (pgbench).
+        q.sql(" AND e.occurred_start >= ")
+            .bind::<Timestamptz, _>(from)
+            .sql(
+                "::timestamptz - (SELECT COALESCE(max(s.occurred_until - s.occurred_start), interval '0') \
+                 FROM events s WHERE s.deleted_at IS NULL)",
+            );
     }
     if let Some(to) = filter.to {
         q.sql(" AND e.occurred_start <= ")
