@@ -137,6 +137,7 @@ def pgbench(statements, duration, connections=CONNECTIONS):
             ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", str(THREADS),
              "-T", str(WARMUP + duration), "-l", "--log-prefix", str(tmp / "log"), *args, DATABASE_URL],
             check=True, capture_output=True, text=True,
+            env=dict(ENV, PGOPTIONS=f"-c plan_cache_mode={plan_cache_mode(statements)}"),
         )
         done = []  # (completion time in µs since the epoch, latency in µs)
         for log_file in tmp.glob("log*"):
@@ -154,6 +155,13 @@ def pgbench(statements, duration, connections=CONNECTIONS):
         "p50_ms": percentile(latencies, 50) / 1000,
         "p99_ms": percentile(latencies, 99) / 1000,
     }
+
+
+def plan_cache_mode(statements):
+    """Chronik reuses some statements' prepared plans and plans others for
+    each execution's values (`cached` in bench-sql's output); pgbench plans
+    alike."""
+    return "auto" if all(s["cached"] for s in statements) else "force_custom_plan"
 
 
 def percentile(sorted_values, p):
@@ -207,7 +215,7 @@ def compare(targets, reference=True):
         result["sql"] = statements[0]
         result["explain"] = explain(statements[0])
     if reference:
-        result["reference"] = summarize(ref_runs)
+        result["reference"] = summarize(ref_runs) | {"plan_cache_mode": plan_cache_mode(statements)}
         result["reference_rounds"] = ref_runs
         result["ratio"] = round(result["api"]["per_second"] / result["reference"]["per_second"], 3)
     return result

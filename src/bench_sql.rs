@@ -23,6 +23,9 @@ pub struct Statement {
     pub sql: String,
     /// The bind values in text form (`null` for SQL NULL), in placeholder order.
     pub params: Vec<Option<String>>,
+    /// `true`: Chronik prepares the statement once per connection and reuses
+    /// it; `false`: it plans the statement for each execution's values.
+    pub cached: bool,
 }
 
 #[derive(QueryableByName)]
@@ -47,6 +50,7 @@ pub async fn capture(conn: &mut AsyncPgConnection, target: &str) -> anyhow::Resu
     Ok(Statement {
         sql: captured.sql,
         params,
+        cached: captured.cached,
     })
 }
 

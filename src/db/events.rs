@@ -199,6 +199,17 @@ pub(crate) fn push_select(
     sort: SortOrder,
     after: Option<&Cursor>,
 ) {
+    // Beyond a date window, how fast a plan is depends on the values (a rare
+    // tag, a common country): plan such filters for their values.
+    let window_only = EventFilter {
+        from: filter.from,
+        to: filter.to,
+        located: filter.located,
+        ..EventFilter::default()
+    };
+    if *filter != window_only {
+        q.plan_each_execution();
+    }
     q.sql(event_columns());
     match (&filter.q, sort) {
         (Some(text), SortOrder::Relevance) => {

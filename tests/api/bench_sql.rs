@@ -61,6 +61,7 @@ async fn bench_sql_prints_the_statement_a_list_request_runs() {
     assert!(ok, "{stderr}");
     let statement: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert!(statement["sql"].as_str().unwrap().contains("LIMIT $"));
+    assert_eq!(statement["cached"], false, "filters beyond a window are planned per execution");
     // The page asks for one row more than its limit, to know whether another follows.
     let sql_ids = app
         .strings(&format!(
@@ -84,6 +85,7 @@ async fn bench_sql_prints_the_statement_for_one_event_and_rejects_what_the_api_r
     assert!(ok, "{stderr}");
     let statement: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(statement["params"], json!([id]));
+    assert_eq!(statement["cached"], true);
     let found = app
         .strings(&format!(
             "SELECT title AS value FROM ({}) e",
