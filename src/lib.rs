@@ -2,13 +2,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod conditional;
 pub mod config;
 pub mod cors;
 pub mod db;
 pub mod error;
 pub mod filter;
-pub mod idempotency;
 pub mod formats;
+pub mod idempotency;
 pub mod import;
 pub mod json;
 pub mod models;
