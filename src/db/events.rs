@@ -991,15 +991,17 @@ async fn append_revision(
     // than at the start of the transaction (`now()`): so a writer that began
     // earlier but waited for the lock still records a later time than the
     // writer it waited for, and the default `known_at` never goes backwards.
+    // It is read once, so that the default `known_at` equals `recorded_at`.
     diesel::sql_query(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
              deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
-         SELECT e.id, e.version, $2, clock_timestamp(), COALESCE($5, GREATEST(clock_timestamp(), \
-             (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), $6, $3, $4, \
-             e.deleted_at IS NOT NULL, e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
+         SELECT e.id, e.version, $2, clock.now, COALESCE($5, GREATEST(clock.now, \
+                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
+             $6, $3, $4, e.deleted_at IS NOT NULL, e.occurred_start, e.occurred_until, e.event_type, e.country_code, \
+             e.status, e.tags, \
              ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
              ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
-         FROM events e WHERE e.id = $1",
+         FROM events e, LATERAL (SELECT clock_timestamp() AS now) clock WHERE e.id = $1",
     )
     .bind::<SqlUuid, _>(event.id.0)
     .bind::<Text, _>(kind.as_str())
