@@ -415,6 +415,21 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")
             .bind::<Timestamptz, _>(from);
+        // Implied by the overlap, and what lets the start index begin its
+        // scan at the window rather than at the first event ever (see the
+        // duration_bounds migration).
+        q.sql(" AND e.occurred_start >= ")
+            .bind::<Timestamptz, _>(from)
+            .sql(match filter.as_of {
+                None => {
+                    " - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
+                     FROM events d WHERE d.deleted_at IS NULL)"
+                }
+                Some(_) => {
+                    " - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
+                     FROM event_revisions d)"
+                }
+            });
     }
     if let Some(to) = filter.to {
         q.sql(" AND e.occurred_start <= ")
