@@ -34,3 +34,10 @@ $$;
 CREATE TRIGGER event_revisions_in_order
     BEFORE INSERT ON event_revisions
     FOR EACH ROW EXECUTE FUNCTION chronik_check_revision_order();
+
+-- `as_of` reads filter revisions by the actors, timelines and tags they had
+-- then (arrays copied out of the snapshot); these let a selective filter
+-- (a small timeline, a rare actor) use an index rather than walk the window.
+CREATE INDEX event_revisions_actor_keys ON event_revisions USING gin (actor_keys);
+CREATE INDEX event_revisions_timeline_slugs ON event_revisions USING gin (timeline_slugs);
+CREATE INDEX event_revisions_tags ON event_revisions USING gin (tags);

@@ -447,9 +447,9 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
     }
     if let (Some(actor), Some(_)) = (&filter.actor, filter.as_of) {
         // Revisions keep the actors' and timelines' keys they had then.
-        q.sql(" AND lower(")
+        q.sql(" AND e.actor_keys @> ARRAY[lower(")
             .bind::<Text, _>(actor.to_string())
-            .sql(") = ANY(e.actor_keys)");
+            .sql(")]");
     } else if let Some(actor) = &filter.actor {
         q.sql(
             " AND EXISTS (SELECT 1 FROM event_actors ea JOIN actors a ON a.id = ea.actor_id \
@@ -463,9 +463,9 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
             .bind::<Array<Text>, _>(strings(&filter.tags));
     }
     if let (Some(timeline), Some(_)) = (&filter.timeline, filter.as_of) {
-        q.sql(" AND ")
+        q.sql(" AND e.timeline_slugs @> ARRAY[")
             .bind::<Text, _>(timeline.to_string())
-            .sql(" = ANY(e.timeline_slugs)");
+            .sql("]");
     } else if let Some(timeline) = &filter.timeline {
         q.sql(
             " AND EXISTS (SELECT 1 FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
