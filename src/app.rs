@@ -19,7 +19,7 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
 use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimiters;
-use crate::routes::{actors, event_types, events, health, stats, timelines, tokens};
+use crate::routes::{actors, event_types, events, health, revisions, stats, timelines, tokens};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +27,8 @@ pub struct AppState {
     /// Permits for streaming exports, which hold a connection while they run.
     pub exports: Arc<Semaphore>,
     pub max_exports: usize,
+    /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
+    pub require_if_match: bool,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -42,6 +44,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         pool,
         exports: Arc::new(Semaphore::new(config.max_exports())),
         max_exports: config.max_exports(),
+        require_if_match: config.require_if_match,
     });
     let max_body = config.max_body_bytes;
     // Built once, outside the worker factory: every worker counts in the same buckets.
@@ -79,7 +82,10 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
-            // The last wrap runs first: access (who, how often, may they), then idempotency.
+            // The last wrap runs first: access (who, how often, may they), then
+            // idempotency, then conditional reads (closest to the handlers, so
+            // that they see the body the handler made).
+            .wrap(from_fn(crate::conditional::conditional_get))
             .wrap(from_fn(idempotency::idempotency))
             .wrap(from_fn(auth::middleware::access))
             .service(
@@ -94,6 +100,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .put(events::replace_event)
                     .delete(events::delete_event),
             )
+            .service(web::resource("/events/{id}/restore").post(events::restore_event))
+            .service(web::resource("/events/{id}/revisions").get(revisions::list_revisions))
+            .service(web::resource("/events/{id}/revisions/{version}").get(revisions::get_revision))
             .service(
                 web::resource("/timelines")
                     .get(timelines::list_timelines)

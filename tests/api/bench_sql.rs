@@ -61,7 +61,10 @@ async fn bench_sql_prints_the_statement_a_list_request_runs() {
     assert!(ok, "{stderr}");
     let statement: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert!(statement["sql"].as_str().unwrap().contains("LIMIT $"));
-    assert_eq!(statement["cached"], false, "filters beyond a window are planned per execution");
+    assert_eq!(
+        statement["cached"], false,
+        "filters beyond a window are planned per execution"
+    );
     // The page asks for one row more than its limit, to know whether another follows.
     let sql_ids = app
         .strings(&format!(

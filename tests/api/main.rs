@@ -9,6 +9,7 @@ mod event_reads;
 mod event_writes;
 mod exports;
 mod helpers;
+mod history;
 mod idempotency;
 mod list_filters;
 mod paging;
