@@ -204,19 +204,34 @@ INSERT INTO event_timelines (timeline_id, event_id, added_at)
 SELECT tl.id, g.id, g.start + interval '1 hour'
 FROM g JOIN timeline_list tl ON tl.n = g.timeline_n;
 
--- The revisions: the children as the app aggregates them, then one snapshot per version.
+-- The revisions: the children as the app aggregates them (here in one pass
+-- over each table rather than per event), then one snapshot per version.
+ANALYZE events, event_actors, event_sources, event_timelines, actors, sources, timelines;
+CREATE TEMP TABLE actors_json AS
+SELECT ea.event_id AS id,
+       jsonb_agg(jsonb_build_object('name', a.name, 'role', ea.role) ORDER BY ea.position) AS actors,
+       array_agg(a.name_key ORDER BY ea.position) AS actor_keys
+FROM event_actors ea JOIN actors a ON a.id = ea.actor_id
+GROUP BY ea.event_id;
+CREATE TEMP TABLE sources_json AS
+SELECT es.event_id AS id,
+       jsonb_agg(jsonb_build_object('url', s.url, 'title', s.title, 'publisher', s.publisher,
+           'published_at', pg_temp.rfc3339(s.published_at), 'via', to_jsonb(es.via), 'quote', es.quote)
+           ORDER BY es.position) AS sources
+FROM event_sources es JOIN sources s ON s.id = es.source_id
+GROUP BY es.event_id;
+CREATE TEMP TABLE timelines_json AS
+SELECT et.event_id AS id, array_agg(t.slug ORDER BY t.slug) AS timelines
+FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id
+GROUP BY et.event_id;
 CREATE TEMP TABLE child_json AS
-SELECT g.id,
-       (SELECT jsonb_agg(jsonb_build_object('name', a.name, 'role', ea.role) ORDER BY ea.position)
-        FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = g.id) AS actors,
-       ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = g.id) AS actor_keys,
-       (SELECT jsonb_agg(jsonb_build_object('url', s.url, 'title', s.title, 'publisher', s.publisher,
-                'published_at', pg_temp.rfc3339(s.published_at), 'via', to_jsonb(es.via), 'quote', es.quote) ORDER BY es.position)
-        FROM event_sources es JOIN sources s ON s.id = es.source_id WHERE es.event_id = g.id) AS sources,
-       ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id
-             WHERE et.event_id = g.id ORDER BY t.slug) AS timelines
-FROM g;
+SELECT g.id, a.actors, COALESCE(a.actor_keys, '{}') AS actor_keys, s.sources,
+       COALESCE(t.timelines, '{}') AS timelines
+FROM g LEFT JOIN actors_json a ON a.id = g.id LEFT JOIN sources_json s ON s.id = g.id
+LEFT JOIN timelines_json t ON t.id = g.id;
+ANALYZE child_json;
 
+-- Revision k + 1 is inserted after revision k (the history trigger checks the order).
 INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot,
                              deleted, occurred_start, occurred_until, event_type, country_code, status, tags,
                              actor_keys, timeline_slugs)
