@@ -176,6 +176,8 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
         detail,
         errors: Vec::new(),
         current_version: None,
+        total_errors: None,
+        invalid_records: None,
     };
     let (req, original) = res.into_parts();
     let mut response = problem_response(status, &problem);
