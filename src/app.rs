@@ -19,7 +19,7 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
 use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimiters;
-use crate::routes::{actors, event_types, events, health, stats, timelines, tokens};
+use crate::routes::{actors, event_types, events, health, import, stats, timelines, tokens};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +27,8 @@ pub struct AppState {
     /// Permits for streaming exports, which hold a connection while they run.
     pub exports: Arc<Semaphore>,
     pub max_exports: usize,
+    /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
+    pub max_import_bytes: u64,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -42,6 +44,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         pool,
         exports: Arc::new(Semaphore::new(config.max_exports())),
         max_exports: config.max_exports(),
+        max_import_bytes: config.max_import_bytes,
     });
     let max_body = config.max_body_bytes;
     // Built once, outside the worker factory: every worker counts in the same buckets.
@@ -117,6 +120,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .post(event_types::create_event_type),
             )
             .service(web::resource("/actors").get(actors::list_actors))
+            // Streamed: its body limit is `max_import_bytes`, not the PayloadConfig's.
+            .service(web::resource("/import").post(import::import_events))
             .service(
                 web::resource("/tokens")
                     .get(tokens::list_tokens)

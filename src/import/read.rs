@@ -343,19 +343,22 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink) -> Result<(), Sto
         header = csv::StringRecord::from(fields);
     }
     let columns = C::from_header(&header).map_err(|e| Stop::Fatal(e.at_line(1)))?;
+    // After a `\r\n`, the reader stands on its `\n` and so counts one line
+    // short; whether the header ended so tells which kind of file this is.
+    let crlf = u64::from(csv.position().line() == 1);
     let mut row = csv::StringRecord::new();
     loop {
         match csv.read_record(&mut row) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                let line = row.position().map_or(0, csv::Position::line);
+                let line = row.position().map_or(0, csv::Position::line) + crlf;
                 sink.push(Record {
                     line,
                     parsed: columns.parse(&row),
                 })?;
             }
             Err(err) => {
-                let line = err.position().map_or(0, csv::Position::line);
+                let line = err.position().map_or(0, csv::Position::line) + crlf;
                 if let csv::ErrorKind::Io(io) = err.kind() {
                     return Err(fatal(line, format!("reading the body failed: {io}")));
                 }

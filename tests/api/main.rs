@@ -9,6 +9,7 @@ mod event_writes;
 mod exports;
 mod helpers;
 mod idempotency;
+mod import;
 mod list_filters;
 mod paging;
 mod rate_limit;
