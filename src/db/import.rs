@@ -131,6 +131,35 @@ pub async fn update(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<()
     Ok(())
 }
 
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Locks live events for the rest of the transaction (in id order, so that
+/// concurrent importers queue rather than deadlock), so that no write comes
+/// between reading them and replacing them. A missing one was deleted meanwhile.
+pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let locked: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM events WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
+    )
+    .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    if locked.len() == ids.len() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(
+            "an event the import was about to replace was deleted meanwhile; nothing was imported"
+                .into(),
+        ))
+    }
+}
+
 /// Puts version and `updated_at` back to what `before` had: for updates
 /// that turned out to change nothing, which therefore get no revision.
 pub async fn restore_versions(

@@ -301,6 +301,7 @@ impl Loader {
         updates: &[(EventId, &Parsed)],
     ) -> Result<(), ApiError> {
         let (create_rows, update_rows) = (rows(creates), rows(updates));
+        db::import::lock_live(conn, &ids(&update_rows)).await?;
         let before = by_id(db::events::find_many(conn, &ids(&update_rows)).await?);
         db::import::insert(conn, &create_rows).await?;
         db::import::update(conn, &update_rows).await?;

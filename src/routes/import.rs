@@ -54,7 +54,7 @@ const CSV: &str = "text/csv";
     responses(
         (status = 200, description = "Imported; what was created, updated and left unchanged", body = Summary),
         (status = 400, description = "A query parameter is invalid, the upload broke off, or `Idempotency-Key` was sent", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A concurrent write took an `external_id` the import was about to use", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent write took an `external_id` the import was about to use, or deleted an event it was replacing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `CHRONIK_MAX_IMPORT_BYTES`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is none of the import formats, or `format=acled` without `text/csv`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Records are invalid; nothing was written. `errors` lists the first 100 with `line` and `field`",
