@@ -150,13 +150,12 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<
     .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
     .load(conn)
     .await?;
-    if locked.len() == ids.len() {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(
-            "an event the import was about to replace was deleted meanwhile; nothing was imported"
-                .into(),
-        ))
+    let locked: std::collections::HashSet<Uuid> = locked.into_iter().map(|l| l.id).collect();
+    match ids.iter().find(|id| !locked.contains(&id.0)) {
+        None => Ok(()),
+        Some(gone) => Err(ApiError::Conflict(format!(
+            "event {gone}, which the import was about to replace, was deleted meanwhile; nothing was imported"
+        ))),
     }
 }
 
