@@ -789,7 +789,8 @@ async fn write_children(
     id: EventId,
     input: &EventInput,
 ) -> Result<(), ApiError> {
-    super::import::write_children(conn, &[(id, input)]).await
+    super::import::write_children(conn, &[(id, input)]).await?;
+    Ok(())
 }
 
 /// Top-level keys whose value differs between `before` (writable JSON, or

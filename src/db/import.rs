@@ -3,18 +3,18 @@
 //! child-row statements here too, with a batch of one, so that an imported
 //! event is stored exactly like one written through the API.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{
     Array, Bool, Double, Integer, Jsonb, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::sql::SqlBuilder;
 use crate::error::ApiError;
-use crate::models::event::{Event, EventInput, Source};
+use crate::models::event::{ActorRole, Event, EventInput, Source};
 use crate::models::values::EventId;
 
 /// An event to write, and the id it has (or gets).
@@ -223,19 +223,134 @@ pub async fn existing(
         .collect())
 }
 
+/// What the shared rows a batch cites hold after it was written: actors
+/// are one row per name (any casing; the first writer's casing is kept) and
+/// sources one per URL (metadata merged), so an event shows them as stored.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Stored actor name by the name an input used.
+    actors: HashMap<String, String>,
+    sources: HashMap<String, SourceRow>,
+}
+
+#[derive(Debug, QueryableByName)]
+struct SourceRow {
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    title: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    publisher: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    published_at: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct ActorRow {
+    #[diesel(sql_type = Text)]
+    given: String,
+    #[diesel(sql_type = Text)]
+    stored: String,
+}
+
+impl Shared {
+    /// The event as a read shows it once written, without reading it back
+    /// (reading a batch back row by row is what made imports slow): the
+    /// same value `db::events::find_many` would return.
+    pub fn event(
+        &self,
+        id: EventId,
+        input: &EventInput,
+        version: i32,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Event {
+        // Postgres keeps microseconds (diesel truncates on the way in).
+        let stored = |t: DateTime<Utc>| t.trunc_subsecs(6);
+        let actors = input
+            .actors
+            .iter()
+            .map(|a| ActorRole {
+                name: self
+                    .actors
+                    .get(a.name.as_str())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| a.name.clone()),
+                role: a.role.clone(),
+            })
+            .collect();
+        let sources = input
+            .sources
+            .iter()
+            .map(|s| match self.sources.get(s.url.as_str()) {
+                Some(row) => Source {
+                    title: row.title.clone(),
+                    publisher: row.publisher.clone(),
+                    published_at: row.published_at,
+                    ..s.clone()
+                },
+                None => s.clone(),
+            })
+            .collect();
+        let mut timelines = input.timelines.clone();
+        timelines.sort();
+        timelines.dedup();
+        Event {
+            id,
+            external_id: input.external_id.clone(),
+            title: input.title.to_string(),
+            summary: input.summary.clone(),
+            language: input.language.as_ref().map(ToString::to_string),
+            event_type: input.event_type.clone(),
+            occurred_start: stored(input.occurred_start),
+            occurred_end: input.occurred_end.map(stored),
+            precision: input.precision,
+            timezone: input.timezone.as_ref().map(ToString::to_string),
+            location: input.location.clone(),
+            actors,
+            casualties: input.casualties.clone(),
+            sources,
+            status: input.status,
+            tags: input.tags.iter().map(ToString::to_string).collect(),
+            timelines,
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+/// The transaction's time: what `now()` writes into `created_at` and `updated_at`.
+pub async fn transaction_time(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Now {
+        #[diesel(sql_type = Timestamptz)]
+        now: DateTime<Utc>,
+    }
+    let rows: Vec<Now> = diesel::sql_query("SELECT now() AS now").load(conn).await?;
+    rows.into_iter()
+        .next()
+        .map(|r| r.now)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("SELECT now() returned no row")))
+}
+
 /// Writes actors, sources and timeline memberships of new or replaced
 /// events (whose old actors and sources are gone): a few statements for
 /// the whole batch.
 pub async fn write_children(
     conn: &mut AsyncPgConnection,
     rows: &[Row<'_>],
-) -> Result<(), ApiError> {
-    write_actors(conn, rows).await?;
-    write_sources(conn, rows).await?;
-    write_memberships(conn, rows).await
+) -> Result<Shared, ApiError> {
+    let actors = write_actors(conn, rows).await?;
+    let sources = write_sources(conn, rows).await?;
+    write_memberships(conn, rows).await?;
+    Ok(Shared { actors, sources })
 }
 
-async fn write_actors(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<(), ApiError> {
+async fn write_actors(
+    conn: &mut AsyncPgConnection,
+    rows: &[Row<'_>],
+) -> Result<HashMap<String, String>, ApiError> {
     let (mut event_ids, mut positions, mut names, mut roles) = (vec![], vec![], vec![], vec![]);
     for (id, input) in rows {
         for (position, actor) in input.actors.iter().enumerate() {
@@ -246,7 +361,7 @@ async fn write_actors(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<
         }
     }
     if names.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     // Sorted, so concurrent writers take the unique-index locks in one order.
     let mut distinct: BTreeMap<String, &str> = BTreeMap::new();
@@ -261,6 +376,15 @@ async fn write_actors(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<
     .bind::<Array<Text>, _>(new_names)
     .execute(conn)
     .await?;
+    let mut given: Vec<&String> = names.iter().collect();
+    given.sort_unstable();
+    given.dedup();
+    let stored: Vec<ActorRow> = diesel::sql_query(
+        "SELECT t.given, a.name AS stored FROM unnest($1::text[]) AS t(given) JOIN actors a ON a.name_key = lower(t.given)",
+    )
+    .bind::<Array<Text>, _>(given)
+    .load(conn)
+    .await?;
     diesel::sql_query(
         "INSERT INTO event_actors (event_id, position, actor_id, role) \
          SELECT t.event_id, t.position, a.id, t.role \
@@ -273,10 +397,13 @@ async fn write_actors(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<
     .bind::<Array<Nullable<Text>>, _>(roles)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(stored.into_iter().map(|r| (r.given, r.stored)).collect())
 }
 
-async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<(), ApiError> {
+async fn write_sources(
+    conn: &mut AsyncPgConnection,
+    rows: &[Row<'_>],
+) -> Result<HashMap<String, SourceRow>, ApiError> {
     let (mut event_ids, mut positions, mut urls, mut via, mut quotes) =
         (vec![], vec![], vec![], vec![], vec![]);
     for (id, input) in rows {
@@ -289,9 +416,9 @@ async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result
         }
     }
     if urls.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
-    upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
+    let stored = upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
     diesel::sql_query(
         "INSERT INTO event_sources (event_id, position, source_id, via, quote) \
          SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote \
@@ -305,15 +432,16 @@ async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result
     .bind::<Array<Nullable<Text>>, _>(quotes)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(stored.into_iter().map(|r| (r.url.clone(), r)).collect())
 }
 
 /// Sources are shared by URL; newer non-empty metadata fills in or replaces
 /// older (within a batch, the last citation of a URL is the newest).
+/// Returns the sources as stored.
 async fn upsert_sources<'a>(
     conn: &mut AsyncPgConnection,
     sources: impl Iterator<Item = &'a Source>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<SourceRow>, ApiError> {
     let mut by_url = BTreeMap::new();
     for source in sources {
         by_url.insert(source.url.to_string(), source);
@@ -323,7 +451,8 @@ async fn upsert_sources<'a>(
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
          ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
              publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
-             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
+             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now() \
+         RETURNING url, title, publisher, published_at",
     )
     .bind::<Array<SqlUuid>, _>(by_url.keys().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
@@ -335,9 +464,9 @@ async fn upsert_sources<'a>(
             .map(|s| s.published_at)
             .collect::<Vec<Option<DateTime<Utc>>>>(),
     )
-    .execute(conn)
-    .await?;
-    Ok(())
+    .load(conn)
+    .await
+    .map_err(Into::into)
 }
 
 /// Makes each event's timelines exactly those its input lists; memberships

@@ -140,6 +140,8 @@ struct Loader {
     errors: Errors,
     summary: Summary,
     ended: bool,
+    /// The transaction's `now()`, which every row written gets as its time.
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 impl Loader {
@@ -164,6 +166,7 @@ impl Loader {
             errors: Errors::default(),
             summary: Summary::default(),
             ended: false,
+            now: db::import::transaction_time(conn).await?,
         })
     }
 
@@ -306,37 +309,44 @@ impl Loader {
         db::import::insert(conn, &create_rows).await?;
         db::import::update(conn, &update_rows).await?;
         let all: Vec<_> = create_rows.iter().chain(&update_rows).copied().collect();
-        db::import::write_children(conn, &all).await?;
-        let after = by_id(db::events::find_many(conn, &ids(&all)).await?);
-        let mut revisions = Vec::with_capacity(all.len());
+        let shared = db::import::write_children(conn, &all).await?;
+        let now = self.now;
+        let created: Vec<Event> = creates
+            .iter()
+            .map(|(id, p)| shared.event(*id, &p.input, 1, now, now))
+            .collect();
+        let mut changed = Vec::with_capacity(updates.len());
         let mut unchanged = Vec::new();
-        for (id, parsed) in creates {
-            let event = stored(&after, *id)?;
-            revisions.push(NewRevision {
+        for (id, parsed) in updates {
+            let old = stored(&before, *id)?;
+            let new = shared.event(*id, &parsed.input, old.version + 1, old.created_at, now);
+            let fields = db::events::changed_fields(&old.writable_json(), &new);
+            if fields.is_empty() {
+                unchanged.push(old);
+            } else {
+                changed.push((new, fields, parsed.known_at));
+            }
+        }
+        let mut revisions: Vec<NewRevision> = created
+            .iter()
+            .zip(creates)
+            .map(|(event, (_, parsed))| NewRevision {
                 event,
                 kind: ChangeKind::Created,
                 changed_fields: db::events::changed_fields(&serde_json::Value::Null, event),
                 known_at: parsed.known_at,
-            });
-        }
-        for (id, parsed) in updates {
-            let (old, new) = (stored(&before, *id)?, stored(&after, *id)?);
-            let changed_fields = db::events::changed_fields(&old.writable_json(), new);
-            if changed_fields.is_empty() {
-                unchanged.push(old);
-                continue;
-            }
-            revisions.push(NewRevision {
-                event: new,
-                kind: ChangeKind::Updated,
-                changed_fields,
-                known_at: parsed.known_at,
-            });
-        }
+            })
+            .collect();
+        revisions.extend(changed.iter().map(|(event, fields, known_at)| NewRevision {
+            event,
+            kind: ChangeKind::Updated,
+            changed_fields: fields.clone(),
+            known_at: *known_at,
+        }));
         db::import::restore_versions(conn, &unchanged).await?;
         db::revisions::append(conn, &revisions, self.author.as_deref()).await?;
-        self.summary.created += creates.len();
-        self.summary.updated += revisions.len() - creates.len();
+        self.summary.created += created.len();
+        self.summary.updated += changed.len();
         self.summary.unchanged += unchanged.len();
         Ok(())
     }

@@ -70,20 +70,25 @@ impl TestApp {
         counts
     }
 
-    /// Asserts the history invariant: each event's latest revision is at
-    /// the event's version, and its snapshot is the event as the API shows it.
+    /// Asserts the history invariant for every event.
     async fn assert_history_matches(&self) {
         for event in self.all_events().await {
-            let id = event["id"].as_str().expect("an id");
-            let snapshots = self
-                .strings(&format!(
-                    "SELECT snapshot::text AS value FROM event_revisions WHERE event_id = '{id}' ORDER BY version DESC LIMIT 1"
-                ))
-                .await;
-            let latest: Value =
-                serde_json::from_str(snapshots[0].as_deref().expect("a snapshot")).expect("JSON");
-            assert_eq!(latest, event, "the latest revision of {id} is the event");
+            self.assert_latest_revision_is(&event).await;
         }
+    }
+
+    /// Asserts that the event's latest revision is at its version and its
+    /// snapshot is the event as the API shows it.
+    async fn assert_latest_revision_is(&self, event: &Value) {
+        let id = event["id"].as_str().expect("an id");
+        let snapshots = self
+            .strings(&format!(
+                "SELECT snapshot::text AS value FROM event_revisions WHERE event_id = '{id}' ORDER BY version DESC LIMIT 1"
+            ))
+            .await;
+        let latest: Value =
+            serde_json::from_str(snapshots[0].as_deref().expect("a snapshot")).expect("JSON");
+        assert_eq!(&latest, event, "the latest revision of {id} is the event");
     }
 }
 
@@ -197,6 +202,37 @@ async fn imported_revisions_are_those_an_api_write_records() {
     let by_import = app.strings(&revision("by-import")).await;
     assert_eq!(by_api.len(), 1);
     assert_eq!(by_import, by_api);
+}
+
+#[tokio::test]
+async fn imported_events_show_shared_actors_and_sources_as_stored() {
+    let app = spawn_app().await;
+    let cited = json!({"actors": [{"name": "TASS"}], "sources": [{"url": "https://example.org/a", "title": "First title"}]});
+    app.create_event(&with(event("by API", "2022-01-05T00:00:00Z"), cited))
+        .await;
+    let recited = json!({"actors": [{"name": "tass", "role": "agency"}], "sources": [{"url": "https://example.org/a", "publisher": "Example"}]});
+    let reply = app
+        .import(
+            "",
+            NDJSON,
+            ndjson(&[with(
+                event("imported", "2022-01-06T00:00:00.1234567Z"),
+                recited,
+            )]),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = app.all_events().await;
+    assert_eq!(
+        events[1]["actors"],
+        json!([{"name": "TASS", "role": "agency"}])
+    );
+    assert_eq!(events[1]["sources"][0]["title"], "First title");
+    assert_eq!(events[1]["sources"][0]["publisher"], "Example");
+    assert_eq!(events[1]["occurred_start"], "2022-01-06T00:00:00.123456Z");
+    // Only the imported one: the first event's reads show the publisher the
+    // import added to their shared source, which its snapshot predates.
+    app.assert_latest_revision_is(&events[1]).await;
 }
 
 #[tokio::test]
