@@ -19,7 +19,9 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
 use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimiters;
-use crate::routes::{actors, event_types, events, health, import, stats, timelines, tokens};
+use crate::routes::{
+    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,6 +31,8 @@ pub struct AppState {
     pub max_exports: usize,
     /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
     pub max_import_bytes: u64,
+    /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
+    pub require_if_match: bool,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -45,6 +49,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         exports: Arc::new(Semaphore::new(config.max_exports())),
         max_exports: config.max_exports(),
         max_import_bytes: config.max_import_bytes,
+        require_if_match: config.require_if_match,
     });
     let max_body = config.max_body_bytes;
     // Built once, outside the worker factory: every worker counts in the same buckets.
@@ -82,7 +87,10 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
-            // The last wrap runs first: access (who, how often, may they), then idempotency.
+            // The last wrap runs first: access (who, how often, may they), then
+            // idempotency, then conditional reads (closest to the handlers, so
+            // that they see the body the handler made).
+            .wrap(from_fn(crate::conditional::conditional_get))
             .wrap(from_fn(idempotency::idempotency))
             .wrap(from_fn(auth::middleware::access))
             .service(
@@ -97,6 +105,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .put(events::replace_event)
                     .delete(events::delete_event),
             )
+            .service(web::resource("/events/{id}/restore").post(events::restore_event))
+            .service(web::resource("/events/{id}/revisions").get(revisions::list_revisions))
+            .service(web::resource("/events/{id}/revisions/{version}").get(revisions::get_revision))
             .service(
                 web::resource("/timelines")
                     .get(timelines::list_timelines)

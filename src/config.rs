@@ -67,6 +67,12 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), global = true)]
     pub public_reads: bool,
 
+    /// Whether changes to existing events (PATCH, PUT, DELETE, restore) need
+    /// `If-Match`; without it they are `428`. Default: last writer wins.
+    #[arg(long, env = "CHRONIK_REQUIRE_IF_MATCH", default_value_t = false, action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), global = true)]
+    pub require_if_match: bool,
+
     /// Origins that may write from a browser (comma list, or `*` for any); any origin may read.
     #[arg(long, env = "CHRONIK_CORS_ORIGINS", global = true)]
     pub cors_origins: Option<CorsOrigins>,
@@ -134,6 +140,7 @@ impl Config {
             max_body_bytes: 1 << 20,
             max_import_bytes: 8 << 30,
             public_reads: true,
+            require_if_match: false,
             cors_origins: None,
             // Tests would trip over limits meant for the public internet; those that test limits set them.
             rate_limit_anonymous: RateLimit::Off,

@@ -98,6 +98,11 @@ pub enum ApiError {
         detail: String,
         current_version: i32,
     },
+    /// The server requires `If-Match` on this write, and it is missing.
+    #[error(
+        "this server requires If-Match on writes to events: send the ETag of the version you changed"
+    )]
+    PreconditionRequired,
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -162,6 +167,7 @@ impl ApiError {
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "Conflict with the current state"),
             Self::PreconditionFailed { .. } => ("precondition-failed", "Precondition failed"),
+            Self::PreconditionRequired => ("precondition-required", "Precondition required"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
             Self::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
@@ -227,6 +233,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

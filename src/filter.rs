@@ -61,6 +61,12 @@ pub struct FilterParams {
     /// coordinates lie inside. `min_lon > max_lon` means a box across the antimeridian.
     #[param(example = "76.7,43.1,77.1,43.4")]
     pub bbox: Option<String>,
+    /// Read the events as they were known at this instant (RFC 3339 date-time with offset): each
+    /// event as of its latest revision whose `known_at` is not after it. Events first known later
+    /// are absent, events deleted later are present, later corrections are not applied. Every
+    /// other filter applies to those past values.
+    #[param(example = "2022-01-06T06:00:00Z")]
+    pub as_of: Option<String>,
 }
 
 /// Which slice of the matching events, in which order: the list endpoints only.
@@ -96,6 +102,8 @@ pub struct EventFilter {
     pub bbox: Option<BBox>,
     /// Only events with coordinates (what a map can show).
     pub located: bool,
+    /// Read history: the events as known at this instant, not as they are now.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -263,6 +271,10 @@ impl FilterParams {
                 .as_deref()
                 .and_then(|b| errors.take("bbox", b.parse())),
             located: false,
+            as_of: self
+                .as_of
+                .as_deref()
+                .and_then(|t| errors.take("as_of", parse_instant(t))),
         };
         (filter, tz)
     }
@@ -345,6 +357,13 @@ pub fn parse_limit(raw: &str) -> Result<i64, String> {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         _ => Err(format!("must be a whole number from 1 to {MAX_LIMIT}")),
     }
+}
+
+/// An instant: an RFC 3339 date-time with an offset.
+pub fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{raw}` is not an RFC 3339 date-time with offset"))
 }
 
 #[derive(Clone, Copy)]

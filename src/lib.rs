@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod conditional;
 pub mod config;
 pub mod cors;
 pub mod db;

@@ -105,7 +105,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
                 import::InputFormat::Json,
                 demo_file(),
                 import::Mode::Upsert,
-                None,
+                Default::default(),
             )
             .await
             .map_err(report)?;
@@ -131,7 +131,7 @@ async fn import_file(
 ) -> anyhow::Result<()> {
     let pool = app::prepare_database(config).await?;
     let mut conn = pool.get().await?;
-    let summary = import::import(&mut conn, format, reader, mode, None)
+    let summary = import::import(&mut conn, format, reader, mode, Default::default())
         .await
         .map_err(report)?;
     println!(

@@ -5,7 +5,9 @@ use utoipa::OpenApi;
 use crate::auth::openapi::AccessDocs;
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
-use crate::routes::{actors, event_types, events, health, import, stats, timelines, tokens};
+use crate::routes::{
+    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +26,8 @@ use crate::routes::{actors, event_types, events, health, import, stats, timeline
     ),
     paths(
         events::list_events, events::create_event, events::get_event, events::patch_event,
-        events::replace_event, events::delete_event,
+        events::replace_event, events::delete_event, events::restore_event,
+        revisions::list_revisions, revisions::get_revision,
         timelines::list_timelines, timelines::create_timeline, timelines::get_timeline,
         timelines::patch_timeline, timelines::delete_timeline, timelines::list_timeline_events,
         timelines::add_timeline_event, timelines::remove_timeline_event,
@@ -38,6 +41,7 @@ use crate::routes::{actors, event_types, events, health, import, stats, timeline
     components(schemas(EventListJson, EventFeatureCollection), responses(EventList)),
     tags(
         (name = "events", description = "Dated news events"),
+        (name = "history", description = "Every version of every event: revisions, and reads `as_of` an instant"),
         (name = "timelines", description = "Curated sequences of events"),
         (name = "event-types", description = "The event-type vocabulary"),
         (name = "import", description = "Bulk import: NDJSON, JSON, CSV and ACLED, all or nothing"),

@@ -13,6 +13,7 @@ use super::sql::SqlBuilder;
 use crate::error::{ApiError, FieldError};
 use crate::filter::{Cursor, EventFilter, PageRequest, SortOrder};
 use crate::models::event::{Event, EventInput, Location};
+use crate::models::revision::ChangeKind;
 use crate::models::values::{BBox, EventId, SearchText, TimelineSlug};
 
 /// Selects complete events; children are aggregated per row so that a page
@@ -184,10 +185,15 @@ struct ListedRow {
     rank: Option<f32>,
 }
 
-/// Appends `SELECT <event> , rank FROM events e WHERE <filter> AND <after> ORDER BY <sort>`.
+/// Appends `SELECT <event>, rank FROM <events> e WHERE <filter> AND <after> ORDER BY <sort>`.
 /// Page and stream read the same statement, so they order and filter alike.
+/// Current events are read with their children; events as of an instant are
+/// read as the snapshots their revisions keep.
 fn push_select(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after: Option<&Cursor>) {
-    q.sql(event_columns());
+    q.sql(match filter.as_of {
+        None => event_columns(),
+        Some(_) => "SELECT e.snapshot",
+    });
     match (&filter.q, sort) {
         (Some(text), SortOrder::Relevance) => {
             q.sql(", ");
@@ -198,7 +204,7 @@ fn push_select(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after:
             q.sql(", NULL::real AS rank");
         }
     }
-    q.sql(" FROM events e WHERE e.deleted_at IS NULL");
+    push_source(q, filter);
     push_filter(q, filter);
     if let Some(after) = after {
         push_after(q, filter, sort, after);
@@ -208,6 +214,34 @@ fn push_select(q: &mut SqlBuilder, filter: &EventFilter, sort: SortOrder, after:
         SortOrder::Desc => " ORDER BY e.occurred_start DESC, e.id DESC",
         SortOrder::Relevance => " ORDER BY rank DESC, e.occurred_start ASC, e.id ASC",
     });
+}
+
+/// Appends `FROM <the events the filter reads> e WHERE <they are live>`: the
+/// current events, or with `as_of` each event's latest revision known by
+/// then, unless that revision deleted it. Both relations name the columns
+/// filters use alike, so one filter reads either.
+fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
+    let Some(as_of) = filter.as_of else {
+        q.sql(" FROM events e WHERE e.deleted_at IS NULL");
+        return;
+    };
+    // `known_at` never decreases from one version to the next (the history
+    // migration enforces it), so a revision is the latest known by `as_of`
+    // exactly when the next version is not yet known by then: one primary-key
+    // probe per candidate instead of a scan of the event's history.
+    q.sql(
+        " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_until, r.event_type, r.country_code, \
+         r.status, r.tags, r.actor_keys, r.timeline_slugs, r.lat, r.lon, r.search, r.search_config, \
+         r.snapshot, r.snapshot -> 'casualties' AS casualties \
+         FROM event_revisions r WHERE NOT r.deleted AND r.known_at <= ",
+    )
+    .bind::<Timestamptz, _>(as_of)
+    .sql(
+        " AND NOT EXISTS (SELECT 1 FROM event_revisions n \
+         WHERE n.event_id = r.event_id AND n.version = r.version + 1 AND n.known_at <= ",
+    )
+    .bind::<Timestamptz, _>(as_of)
+    .sql(")) e WHERE TRUE");
 }
 
 /// Keyset paging: only rows that come after `after` in `sort` order.
@@ -253,23 +287,49 @@ pub async fn list(
     push_select(&mut q, filter, page.sort, page.after.as_ref());
     q.sql(" LIMIT ")
         .bind::<diesel::sql_types::BigInt, _>(page.limit + 1);
-    let mut rows: Vec<ListedRow> = q.build().load(conn).await?;
+    let mut rows = load_listed(conn, q.build(), filter).await?;
     let has_more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let next = match rows.last() {
-        Some(last) if has_more => Some(Cursor {
-            occurred_start: last.event.occurred_start,
-            id: EventId(last.event.id),
+        Some((last, rank)) if has_more => Some(Cursor {
+            occurred_start: last.occurred_start,
+            id: last.id,
             sort: page.sort,
-            rank: last.rank,
+            rank: *rank,
         }),
         _ => None,
     };
-    let events = rows
-        .into_iter()
-        .map(|r| r.event.into_event())
-        .collect::<Result<Vec<_>, _>>()?;
+    let events = rows.into_iter().map(|(event, _)| event).collect();
     Ok(Page { events, next })
+}
+
+/// A listed event as of an instant: its revision's snapshot.
+#[derive(QueryableByName)]
+struct SnapshotRow {
+    #[diesel(sql_type = Jsonb)]
+    snapshot: serde_json::Value,
+    #[diesel(sql_type = Nullable<Float4>)]
+    rank: Option<f32>,
+}
+
+/// Runs a statement `push_select` built (or a FETCH from its cursor) and
+/// reads each row as the event and its rank.
+async fn load_listed(
+    conn: &mut AsyncPgConnection,
+    query: super::sql::Query,
+    filter: &EventFilter,
+) -> Result<Vec<(Event, Option<f32>)>, ApiError> {
+    if filter.as_of.is_some() {
+        let rows: Vec<SnapshotRow> = query.load(conn).await?;
+        rows.into_iter()
+            .map(|r| Ok((from_json(r.snapshot)?, r.rank)))
+            .collect()
+    } else {
+        let rows: Vec<ListedRow> = query.load(conn).await?;
+        rows.into_iter()
+            .map(|r| Ok((r.event.into_event()?, r.rank)))
+            .collect()
+    }
 }
 
 /// Why a scan ended early.
@@ -320,12 +380,10 @@ pub async fn scan(
             q.build().execute(conn).await?;
             let fetch = format!("FETCH FORWARD {SCAN_BATCH} FROM chronik_scan");
             loop {
-                let rows: Vec<ListedRow> = diesel::sql_query(&fetch).load(conn).await?;
+                let rows =
+                    load_listed(conn, diesel::sql_query(&fetch).into_boxed(), filter).await?;
                 let last = rows.len() < SCAN_BATCH;
-                let events = rows
-                    .into_iter()
-                    .map(|r| r.event.into_event())
-                    .collect::<Result<Vec<_>, _>>()?;
+                let events: Vec<Event> = rows.into_iter().map(|(event, _)| event).collect();
                 out.send_timeout(events, SCAN_SEND_TIMEOUT)
                     .await
                     .map_err(|err| match err {
@@ -346,10 +404,8 @@ pub async fn scan(
 /// columns statistics aggregate over: `id, occurred_start, event_type,
 /// casualties`. Statistics read events only through this.
 pub fn push_matching(q: &mut SqlBuilder, filter: &EventFilter) {
-    q.sql(
-        "SELECT e.id, e.occurred_start, e.event_type, e.casualties FROM events e \
-         WHERE e.deleted_at IS NULL",
-    );
+    q.sql("SELECT e.id, e.occurred_start, e.event_type, e.casualties");
+    push_source(q, filter);
     push_filter(q, filter);
 }
 
@@ -359,6 +415,21 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")
             .bind::<Timestamptz, _>(from);
+        // Implied by the overlap, and what lets the start index begin its
+        // scan at the window rather than at the first event ever (see the
+        // duration_bounds migration).
+        q.sql(" AND e.occurred_start >= ")
+            .bind::<Timestamptz, _>(from)
+            .sql(match filter.as_of {
+                None => {
+                    " - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
+                     FROM events d WHERE d.deleted_at IS NULL)"
+                }
+                Some(_) => {
+                    " - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
+                     FROM event_revisions d)"
+                }
+            });
     }
     if let Some(to) = filter.to {
         q.sql(" AND e.occurred_start <= ")
@@ -374,7 +445,12 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
             .bind::<Array<Text>, _>(strings(&filter.countries))
             .sql(")");
     }
-    if let Some(actor) = &filter.actor {
+    if let (Some(actor), Some(_)) = (&filter.actor, filter.as_of) {
+        // Revisions keep the actors' and timelines' keys they had then.
+        q.sql(" AND e.actor_keys @> ARRAY[lower(")
+            .bind::<Text, _>(actor.to_string())
+            .sql(")]");
+    } else if let Some(actor) = &filter.actor {
         q.sql(
             " AND EXISTS (SELECT 1 FROM event_actors ea JOIN actors a ON a.id = ea.actor_id \
              WHERE ea.event_id = e.id AND a.name_key = lower(",
@@ -386,7 +462,11 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
         q.sql(" AND e.tags && ")
             .bind::<Array<Text>, _>(strings(&filter.tags));
     }
-    if let Some(timeline) = &filter.timeline {
+    if let (Some(timeline), Some(_)) = (&filter.timeline, filter.as_of) {
+        q.sql(" AND e.timeline_slugs @> ARRAY[")
+            .bind::<Text, _>(timeline.to_string())
+            .sql("]");
+    } else if let Some(timeline) = &filter.timeline {
         q.sql(
             " AND EXISTS (SELECT 1 FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
              WHERE et.event_id = e.id AND t.slug = ",
@@ -474,26 +554,6 @@ fn strings<T: ToString>(items: &[T]) -> Vec<String> {
 pub struct ChangeMeta {
     pub known_at: Option<DateTime<Utc>>,
     pub author: Option<String>,
-}
-
-/// What kind of change a revision records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Created,
-    Updated,
-    Deleted,
-    Restored,
-}
-
-impl ChangeKind {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Updated => "updated",
-            Self::Deleted => "deleted",
-            Self::Restored => "restored",
-        }
-    }
 }
 
 /// Failure inside a write transaction. `Unchanged` rolls back a write that
@@ -669,6 +729,29 @@ pub async fn record_change(
 struct Locked {
     #[diesel(sql_type = Integer)]
     version: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+}
+
+/// Locks the event row for the rest of the transaction; `None` if there is none.
+async fn lock(conn: &mut AsyncPgConnection, id: EventId) -> Result<Option<Locked>, ApiError> {
+    let locked: Vec<Locked> = diesel::sql_query(
+        "SELECT version, deleted_at IS NOT NULL AS deleted FROM events WHERE id = $1 FOR UPDATE",
+    )
+    .bind::<SqlUuid, _>(id.0)
+    .load(conn)
+    .await?;
+    Ok(locked.into_iter().next())
+}
+
+/// `If-Match`: the write applies only to the version the client saw.
+fn check_version(expected_version: Option<i32>, locked: &Locked) -> Result<(), ApiError> {
+    match expected_version {
+        Some(expected) if expected != locked.version => {
+            Err(precondition_failed(expected, locked.version))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Locks a live (not deleted) event row for the rest of the transaction and checks `If-Match`.
@@ -677,23 +760,43 @@ pub async fn lock_live(
     id: EventId,
     expected_version: Option<i32>,
 ) -> Result<Event, ApiError> {
-    let locked: Vec<Locked> = diesel::sql_query(
-        "SELECT version FROM events WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-    )
-    .bind::<SqlUuid, _>(id.0)
-    .load(conn)
-    .await?;
-    let version = locked
-        .into_iter()
-        .next()
-        .map(|l| l.version)
+    let locked = lock(conn, id)
+        .await?
+        .filter(|l| !l.deleted)
         .ok_or_else(|| not_found(id))?;
-    if let Some(expected) = expected_version
-        && expected != version
-    {
-        return Err(precondition_failed(expected, version));
-    }
+    check_version(expected_version, &locked)?;
     get(conn, id).await
+}
+
+/// Brings a deleted event back, as a new revision; its history goes on.
+pub async fn restore(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    expected_version: Option<i32>,
+    meta: &ChangeMeta,
+) -> Result<Event, ApiError> {
+    let result = conn
+        .transaction::<_, TxError, _>(async move |conn| {
+            let locked = lock(conn, id).await?.ok_or_else(|| not_found(id))?;
+            if !locked.deleted {
+                return Err(ApiError::Conflict(format!(
+                    "event {id} is not deleted; only a deleted event can be restored"
+                ))
+                .into());
+            }
+            check_version(expected_version, &locked)?;
+            diesel::sql_query(
+                "UPDATE events SET deleted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1",
+            )
+            .bind::<SqlUuid, _>(id.0)
+            .execute(conn)
+            .await?;
+            let event = get(conn, id).await?;
+            append_revision(conn, &event, ChangeKind::Restored, &[], meta).await?;
+            Ok(event)
+        })
+        .await;
+    finish(result)
 }
 
 pub fn not_found(id: EventId) -> ApiError {
@@ -816,6 +919,9 @@ async fn append_revision(
     changed_fields: &[String],
     meta: &ChangeMeta,
 ) -> Result<(), ApiError> {
+    if let Some(known_at) = meta.known_at {
+        check_known_at(conn, event.id, known_at).await?;
+    }
     let revision = super::revisions::NewRevision {
         event,
         kind,
@@ -823,6 +929,55 @@ async fn append_revision(
         known_at: meta.known_at,
     };
     super::revisions::append(conn, &[revision], meta.author.as_deref()).await
+}
+
+#[derive(QueryableByName)]
+struct Clock {
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    previous: Option<DateTime<Utc>>,
+}
+
+/// A `known_at` the writer gives must lie between the event's previous
+/// revision's `known_at` and now.
+async fn check_known_at(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    known_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let clock: Clock = diesel::sql_query(
+        "SELECT clock_timestamp() AS now, (SELECT known_at FROM event_revisions WHERE event_id = $1 \
+         ORDER BY version DESC LIMIT 1) AS previous",
+    )
+    .bind::<SqlUuid, _>(id.0)
+    .get_result(conn)
+    .await?;
+    match known_at_error(known_at, clock.now, clock.previous) {
+        Some(error) => Err(ApiError::Validation(vec![error])),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a `known_at` given for a change, if anything: it must
+/// not be after `now`, nor before the event's `previous` revision's.
+pub(crate) fn known_at_error(
+    known_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+) -> Option<FieldError> {
+    let message = match previous {
+        _ if known_at > now => format!(
+            "must not be in the future (the server's time is {})",
+            now.to_rfc3339()
+        ),
+        Some(previous) if known_at < previous => format!(
+            "must not be before the event's previous revision, known at {}",
+            previous.to_rfc3339()
+        ),
+        _ => return None,
+    };
+    Some(FieldError::new("known_at", message))
 }
 
 /// RFC 7396: objects merge key by key, `null` removes a key, anything else replaces.

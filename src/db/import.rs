@@ -159,6 +159,34 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<
     }
 }
 
+/// The clock, and the `known_at` of the latest revision of each of these events.
+pub async fn known_at_bounds(
+    conn: &mut AsyncPgConnection,
+    ids: &[EventId],
+) -> Result<(DateTime<Utc>, HashMap<EventId, DateTime<Utc>>), ApiError> {
+    #[derive(QueryableByName)]
+    struct Latest {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Timestamptz)]
+        known_at: DateTime<Utc>,
+    }
+    let rows: Vec<Latest> = diesel::sql_query(
+        "SELECT DISTINCT ON (event_id) event_id AS id, known_at FROM event_revisions \
+         WHERE event_id = ANY($1) ORDER BY event_id, version DESC",
+    )
+    .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    let now = clock(conn).await?;
+    Ok((
+        now,
+        rows.into_iter()
+            .map(|r| (EventId(r.id), r.known_at))
+            .collect(),
+    ))
+}
+
 /// Puts version and `updated_at` back to what `before` had: for updates
 /// that turned out to change nothing, which therefore get no revision.
 pub async fn restore_versions(
@@ -322,16 +350,27 @@ impl Shared {
 
 /// The transaction's time: what `now()` writes into `created_at` and `updated_at`.
 pub async fn transaction_time(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, ApiError> {
+    time(conn, "now()").await
+}
+
+/// The time this moment (`clock_timestamp()`), which revisions record.
+async fn clock(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, ApiError> {
+    time(conn, "clock_timestamp()").await
+}
+
+async fn time(conn: &mut AsyncPgConnection, function: &str) -> Result<DateTime<Utc>, ApiError> {
     #[derive(QueryableByName)]
     struct Now {
         #[diesel(sql_type = Timestamptz)]
         now: DateTime<Utc>,
     }
-    let rows: Vec<Now> = diesel::sql_query("SELECT now() AS now").load(conn).await?;
+    let rows: Vec<Now> = diesel::sql_query(format!("SELECT {function} AS now"))
+        .load(conn)
+        .await?;
     rows.into_iter()
         .next()
         .map(|r| r.now)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("SELECT now() returned no row")))
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("SELECT {function} returned no row")))
 }
 
 /// Writes actors, sources and timeline memberships of new or replaced

@@ -1,27 +1,155 @@
-//! The append-only history: every write to an event, whether through the
-//! API or an import, appends its revisions through [`append`], so that both
-//! record exactly the same rows.
+//! All SQL of an event's history (`event_revisions`). It is written only
+//! through [`append`], in the transaction of the change it records: by
+//! single writes (`events.rs`) with one revision, by imports with a batch,
+//! so that both record exactly the same rows.
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel::sql_types::{
+    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::events::ChangeKind;
+use super::events::parse_stored;
 use crate::error::ApiError;
 use crate::models::event::Event;
+use crate::models::revision::{ChangeKind, Revision, RevisionDetail};
+use crate::models::values::EventId;
 
-/// One revision to append: the event as just written (read back from the
-/// store), what kind of change it was, and which fields it changed.
+#[derive(QueryableByName)]
+struct RevisionRow {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Timestamptz)]
+    known_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    recorded_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    author: Option<String>,
+    #[diesel(sql_type = Array<Text>)]
+    changed_fields: Vec<String>,
+}
+
+impl RevisionRow {
+    fn into_revision(self) -> Result<Revision, ApiError> {
+        Ok(Revision {
+            version: self.version,
+            kind: parse_stored(self.kind)?,
+            known_at: self.known_at,
+            recorded_at: self.recorded_at,
+            author: self.author,
+            changed_fields: self.changed_fields,
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct DetailRow {
+    #[diesel(embed)]
+    revision: RevisionRow,
+    #[diesel(sql_type = Jsonb)]
+    snapshot: serde_json::Value,
+}
+
+const REVISION_COLUMNS: &str = "version, kind, known_at, recorded_at, author, changed_fields";
+
+fn snapshot(value: serde_json::Value) -> Result<Event, ApiError> {
+    serde_json::from_value(value).map_err(ApiError::internal)
+}
+
+/// Up to `limit` revisions of the event after version `after`, oldest first.
+/// Deleted events keep their history, so this finds them too.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<Revision>, ApiError> {
+    let rows: Vec<RevisionRow> = diesel::sql_query(format!(
+        "SELECT {REVISION_COLUMNS} FROM event_revisions WHERE event_id = $1 AND version > $2 \
+         ORDER BY version LIMIT $3"
+    ))
+    .bind::<SqlUuid, _>(id.0)
+    .bind::<Integer, _>(after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    rows.into_iter().map(RevisionRow::into_revision).collect()
+}
+
+/// Whether the event ever existed (it has a first revision).
+pub async fn exists(conn: &mut AsyncPgConnection, id: EventId) -> Result<bool, ApiError> {
+    Ok(get(conn, id, 1).await?.is_some())
+}
+
+/// One revision with its snapshot.
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    version: i32,
+) -> Result<Option<RevisionDetail>, ApiError> {
+    let rows: Vec<DetailRow> = diesel::sql_query(format!(
+        "SELECT {REVISION_COLUMNS}, snapshot FROM event_revisions WHERE event_id = $1 AND version = $2"
+    ))
+    .bind::<SqlUuid, _>(id.0)
+    .bind::<Integer, _>(version)
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .next()
+        .map(|row| {
+            Ok(RevisionDetail {
+                revision: row.revision.into_revision()?,
+                event: snapshot(row.snapshot)?,
+            })
+        })
+        .transpose()
+}
+
+#[derive(QueryableByName)]
+struct AsOfRow {
+    #[diesel(sql_type = Jsonb)]
+    snapshot: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+}
+
+/// The event as it was known at `as_of`: `None` if it was not known yet, or
+/// deleted by then.
+pub async fn find_as_of(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    as_of: DateTime<Utc>,
+) -> Result<Option<Event>, ApiError> {
+    let rows: Vec<AsOfRow> = diesel::sql_query(
+        "SELECT snapshot, deleted FROM event_revisions WHERE event_id = $1 AND known_at <= $2 \
+         ORDER BY version DESC LIMIT 1",
+    )
+    .bind::<SqlUuid, _>(id.0)
+    .bind::<Timestamptz, _>(as_of)
+    .load(conn)
+    .await?;
+    match rows.into_iter().next() {
+        Some(row) if !row.deleted => Ok(Some(snapshot(row.snapshot)?)),
+        _ => Ok(None),
+    }
+}
+
+/// One revision to append: the event as just written, what kind of change
+/// it was, and which fields it changed.
 pub struct NewRevision<'a> {
     pub event: &'a Event,
     pub kind: ChangeKind,
     pub changed_fields: Vec<String>,
-    /// When the information became public; `None` is now.
+    /// When the information became public, checked by the caller; `None`
+    /// is now (but never before the previous revision's).
     pub known_at: Option<DateTime<Utc>>,
 }
 
-/// Appends the events' current states to their histories in one statement.
-/// The filterable columns are copied from the rows just written.
+/// Appends the events' current states to their histories, one statement
+/// for all. The filterable columns are copied from the rows just written.
 pub async fn append(
     conn: &mut AsyncPgConnection,
     revisions: &[NewRevision<'_>],
@@ -35,17 +163,23 @@ pub async fn append(
         .map(|r| serde_json::to_value(r.event))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::internal)?;
+    // The clock is read at the insert, after the row lock was taken, rather
+    // than at the start of the transaction (`now()`): so a writer that began
+    // earlier but waited for the lock still records a later time than the
+    // writer it waited for, and the default `known_at` never goes backwards.
+    // It is read once per row, so that the default `known_at` equals `recorded_at`.
     diesel::sql_query(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
              deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
-         SELECT e.id, e.version, r.kind, now(), COALESCE(r.known_at, now()), $6, \
-             ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
+         SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
+                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
+             $6, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
              e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
              ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
              ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
          FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[]) \
              AS r(id, kind, changed_fields, snapshot, known_at) \
-         JOIN events e ON e.id = r.id",
+         JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock",
     )
     .bind::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(revisions.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())

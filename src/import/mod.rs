@@ -15,10 +15,11 @@ use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
 
 use crate::db;
-use crate::db::events::ChangeKind;
+use crate::db::events::ChangeMeta;
 use crate::db::revisions::NewRevision;
 use crate::error::{ApiError, FieldError};
 use crate::models::event::{Event, EventInput};
+use crate::models::revision::ChangeKind;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
 use read::{Item, Parsed, Record};
@@ -89,18 +90,19 @@ pub struct Summary {
     pub timelines_created: usize,
 }
 
-/// Reads `reader` as `format` and writes its events, all or nothing;
-/// `author` is recorded in every revision.
+/// Reads `reader` as `format` and writes its events, all or nothing.
+/// Every revision records `meta`'s author, and its `known_at` unless the
+/// record has its own (ACLED's `timestamp`).
 pub async fn import(
     conn: &mut AsyncPgConnection,
     format: InputFormat,
     reader: impl std::io::Read + Send + 'static,
     mode: Mode,
-    author: Option<String>,
+    meta: ChangeMeta,
 ) -> Result<Summary, ApiError> {
     let mut items = read::spawn(format, reader);
     conn.transaction::<_, ApiError, _>(async |conn| {
-        let mut loader = Loader::start(conn, mode, author).await?;
+        let mut loader = Loader::start(conn, mode, meta).await?;
         while let Some(item) = items.recv().await {
             loader.take(conn, item).await?;
         }
@@ -131,6 +133,8 @@ impl Errors {
 struct Loader {
     mode: Mode,
     author: Option<String>,
+    /// The `known_at` of records that bring none.
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
     types: HashSet<String>,
     timelines: HashSet<String>,
     pending: Vec<(u64, Parsed)>,
@@ -148,7 +152,7 @@ impl Loader {
     async fn start(
         conn: &mut AsyncPgConnection,
         mode: Mode,
-        author: Option<String>,
+        meta: ChangeMeta,
     ) -> Result<Self, ApiError> {
         let types = db::event_types::slugs(conn).await?.into_iter().collect();
         let timelines = db::timelines::list(conn)
@@ -158,7 +162,8 @@ impl Loader {
             .collect();
         Ok(Self {
             mode,
-            author,
+            author: meta.author,
+            known_at: meta.known_at,
             types,
             timelines,
             pending: Vec::with_capacity(BATCH),
@@ -277,6 +282,14 @@ impl Loader {
             .filter_map(|(_, p)| p.input.external_id.as_ref().map(ToString::to_string))
             .collect();
         let existing = db::import::existing(conn, external_ids).await?;
+        let given_known_at =
+            self.known_at.is_some() || batch.iter().any(|(_, p)| p.known_at.is_some());
+        let bounds = if given_known_at {
+            let ids: Vec<EventId> = existing.values().map(|e| e.id).collect();
+            Some(db::import::known_at_bounds(conn, &ids).await?)
+        } else {
+            None
+        };
         let (mut creates, mut updates) = (Vec::new(), Vec::new());
         for (line, parsed) in &batch {
             let found = parsed
@@ -284,14 +297,27 @@ impl Loader {
                 .external_id
                 .as_ref()
                 .and_then(|id| existing.get(id.as_str()));
-            match (found, self.mode) {
-                (None, _) => creates.push((EventId::new(), parsed)),
-                (Some(existing), Mode::Upsert) if !existing.deleted => {
-                    updates.push((existing.id, parsed));
+            let (id, update) = match (found, self.mode) {
+                (None, _) => (EventId::new(), false),
+                (Some(existing), Mode::Upsert) if !existing.deleted => (existing.id, true),
+                (Some(existing), _) => {
+                    self.errors
+                        .add(*line, vec![taken(parsed, existing.deleted)]);
+                    continue;
                 }
-                (Some(existing), _) => self
-                    .errors
-                    .add(*line, vec![taken(parsed, existing.deleted)]),
+            };
+            let known_at = parsed.known_at.or(self.known_at);
+            if let (Some(known_at), Some((now, latest))) = (known_at, &bounds)
+                && let Some(error) =
+                    db::events::known_at_error(known_at, *now, latest.get(&id).copied())
+            {
+                self.errors.add(*line, vec![error]);
+                continue;
+            }
+            if update {
+                updates.push((id, parsed));
+            } else {
+                creates.push((id, parsed));
             }
         }
         self.write(conn, &creates, &updates).await
@@ -324,7 +350,7 @@ impl Loader {
             if fields.is_empty() {
                 unchanged.push(old);
             } else {
-                changed.push((new, fields, parsed.known_at));
+                changed.push((new, fields, parsed.known_at.or(self.known_at)));
             }
         }
         let mut revisions: Vec<NewRevision> = created
@@ -334,7 +360,7 @@ impl Loader {
                 event,
                 kind: ChangeKind::Created,
                 changed_fields: db::events::changed_fields(&serde_json::Value::Null, event),
-                known_at: parsed.known_at,
+                known_at: parsed.known_at.or(self.known_at),
             })
             .collect();
         revisions.extend(changed.iter().map(|(event, fields, known_at)| NewRevision {

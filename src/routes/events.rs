@@ -2,15 +2,19 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::listing::{self, EventList, EventQuery};
-use super::{JSON, MERGE_PATCH_JSON, event_response, if_match, parse_event_id};
+use super::{
+    JSON, MERGE_PATCH_JSON, WriteParams, event_response, expected_version, parse_event_id,
+};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::filter::{FilterParams, PageParams};
+use crate::filter::{FilterParams, PageParams, parse_instant};
 use crate::formats::FormatParams;
 use crate::json::parse_body;
 use crate::models::event::{Event, EventInput};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// List events, filtered; paged, or exported whole.
 ///
@@ -39,48 +43,73 @@ pub async fn list_events(
 
 /// Record a new event.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
+    params(WriteParams),
     request_body(content = EventInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Stored; the body is the stored event", body = Event,
             headers(("Location" = String, description = "`/v1/events/{id}`"), ("ETag" = String, description = "The version, e.g. `\"1\"`"))),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid JSON, or `known_at` is not a date-time", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`external_id` is taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing, unknown or invalid; `errors` names each", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing, unknown or invalid (or `known_at` is in the future); `errors` names each", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_event(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
+    params: web::Query<WriteParams>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let meta = params.change_meta(&caller)?;
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::create(&mut conn, input, &caller.change_meta()).await?;
+    let event = db::events::create(&mut conn, input, &meta).await?;
     let mut builder = HttpResponse::Created();
     builder.insert_header((header::LOCATION, format!("/v1/events/{}", event.id)));
     Ok(event_response(builder, &event))
 }
 
-/// Get one event.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventReadParams {
+    /// The event as it was known at this instant (RFC 3339 with offset): the snapshot of its latest
+    /// revision whose `known_at` is not after it. `404` if it was not known yet, or deleted by then.
+    #[param(example = "2022-01-06T06:00:00Z")]
+    pub as_of: Option<String>,
+}
+
+/// Get one event, as it is now or as it was known at an instant.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
-    params(("id" = String, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01")),
+    params(("id" = String, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
+        EventReadParams),
     responses(
         (status = 200, description = "The event", body = Event, headers(("ETag" = String, description = "The version, e.g. `\"3\"`"))),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or it was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 304, description = "`If-None-Match` names the current version"),
+        (status = 400, description = "The id is not a UUID, or `as_of` is not a date-time", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or it was deleted (with `as_of`: not known yet, or deleted by then)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_event(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<EventReadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
+    let as_of = query
+        .as_of
+        .as_deref()
+        .map(parse_instant)
+        .transpose()
+        .map_err(|e| ApiError::field("as_of", e))?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::find(&mut conn, id, false)
-        .await?
-        .ok_or_else(|| db::events::not_found(id))?;
+    let event = match as_of {
+        None => db::events::find(&mut conn, id, false).await?,
+        Some(as_of) => db::revisions::find_as_of(&mut conn, id, as_of).await?,
+    };
+    let event = event.ok_or_else(|| db::events::not_found(id))?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -93,6 +122,7 @@ pub async fn get_event(
     params(
         ("id" = String, Path, description = "Event id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "Apply only to this version, e.g. `\"3\"`"),
+        WriteParams,
     ),
     request_body(description = "A merge patch of the writable fields (see EventInput)",
         content(
@@ -106,6 +136,7 @@ pub async fn get_event(
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names an old version; `current_version` says which is current", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The patched event is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -114,10 +145,12 @@ pub async fn patch_event(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
+    params: web::Query<WriteParams>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
-    let expected = if_match(&req)?;
+    let expected = expected_version(&req, &state)?;
+    let meta = params.change_meta(&caller)?;
     let patch: serde_json::Value = parse_body(&req, &body, &[MERGE_PATCH_JSON, JSON])?;
     if !patch.is_object() {
         return Err(ApiError::invalid(
@@ -126,7 +159,7 @@ pub async fn patch_event(
         ));
     }
     let mut conn = state.pool.get().await?;
-    let event = db::events::patch(&mut conn, id, patch, expected, &caller.change_meta()).await?;
+    let event = db::events::patch(&mut conn, id, patch, expected, &meta).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -137,6 +170,7 @@ pub async fn patch_event(
     params(
         ("id" = String, Path, description = "Event id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "Apply only to this version, e.g. `\"3\"`"),
+        WriteParams,
     ),
     request_body(content = EventInput, content_type = "application/json"),
     responses(
@@ -145,6 +179,7 @@ pub async fn patch_event(
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`external_id` belongs to another event", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names an old version", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The event is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -153,14 +188,16 @@ pub async fn replace_event(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
+    params: web::Query<WriteParams>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
-    let expected = if_match(&req)?;
+    let expected = expected_version(&req, &state)?;
+    let meta = params.change_meta(&caller)?;
     let input: EventInput = parse_body(&req, &body, &[JSON])?;
     input.check().map_err(ApiError::Validation)?;
     let mut conn = state.pool.get().await?;
-    let event = db::events::replace(&mut conn, id, input, expected, &caller.change_meta()).await?;
+    let event = db::events::replace(&mut conn, id, input, expected, &meta).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
 }
 
@@ -169,22 +206,61 @@ pub async fn replace_event(
     params(
         ("id" = String, Path, description = "Event id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "Delete only this version, e.g. `\"3\"`"),
+        WriteParams,
     ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id or If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event, or already deleted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names an old version", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_event(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
+    params: web::Query<WriteParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
-    let expected = if_match(&req)?;
+    let expected = expected_version(&req, &state)?;
+    let meta = params.change_meta(&caller)?;
     let mut conn = state.pool.get().await?;
-    db::events::delete(&mut conn, id, expected, &caller.change_meta()).await?;
+    db::events::delete(&mut conn, id, expected, &meta).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Bring back a deleted event.
+///
+/// The event returns as it was when deleted, at a new version (a revision of
+/// kind `restored`); `as_of` reads before the deletion, during it and after
+/// the restore each see what was known then.
+#[utoipa::path(post, path = "/v1/events/{id}/restore", tag = "events",
+    params(
+        ("id" = String, Path, description = "Event id (UUID)"),
+        ("If-Match" = Option<String>, Header, description = "Restore only if the deleted event is at this version, e.g. `\"4\"`"),
+        WriteParams,
+    ),
+    responses(
+        (status = 200, description = "The restored event", body = Event, headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "Malformed id, If-Match or known_at", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The event is not deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`known_at` is in the future or before the previous revision's", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn restore_event(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    params: web::Query<WriteParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_event_id(&path)?;
+    let expected = expected_version(&req, &state)?;
+    let meta = params.change_meta(&caller)?;
+    let mut conn = state.pool.get().await?;
+    let event = db::events::restore(&mut conn, id, expected, &meta).await?;
+    Ok(event_response(HttpResponse::Ok(), &event))
 }

@@ -7,6 +7,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::import::{self, InputFormat, Mode, Summary};
 use crate::json::media_type;
+use crate::routes::WriteParams;
 
 /// Query parameters of `POST /v1/import`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -21,6 +22,11 @@ pub struct ImportParams {
     /// Without it, the body is in Chronik's own format, as `Content-Type` says.
     #[param(example = "acled")]
     pub format: Option<String>,
+    /// When the imported information became public, RFC 3339 with offset, for every record that
+    /// brings none of its own (ACLED rows bring their `timestamp`). Not in the future, and not
+    /// before a replaced event's previous revision's `known_at`. Default: now.
+    #[param(example = "2022-01-06T09:30:00Z")]
+    pub known_at: Option<String>,
 }
 
 const NDJSON: &str = "application/x-ndjson";
@@ -89,10 +95,13 @@ pub async fn import_events(
     };
     let mut conn = state.pool.get().await?;
     let (tx, reader) = import::body::channel();
-    let author = caller.change_meta().author;
+    let meta = WriteParams {
+        known_at: query.known_at.clone(),
+    }
+    .change_meta(&caller)?;
     let (forwarded, imported) = futures_util::join!(
         import::body::forward(payload, tx, state.max_import_bytes),
-        import::import(&mut conn, format, reader, mode, author),
+        import::import(&mut conn, format, reader, mode, meta),
     );
     // A broken or oversized upload is the cause of whatever the reader made of it.
     forwarded?;

@@ -6,16 +6,21 @@ pub mod events;
 pub mod health;
 pub mod import;
 pub mod listing;
+pub mod revisions;
 pub mod stats;
 pub mod timelines;
 pub mod tokens;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
-use crate::db::events::Page;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::events::{ChangeMeta, Page};
 use crate::error::ApiError;
+use crate::filter::parse_instant;
 use crate::models::event::{Event, EventPage};
 use crate::models::values::EventId;
 
@@ -53,6 +58,44 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i32>, ApiError> {
                 "must be an ETag such as \"3\" (the event's version) or *",
             )
         })
+}
+
+/// `If-Match`, which the server may require (`CHRONIK_REQUIRE_IF_MATCH`) on
+/// every change to an existing event, so that no edit is made blind.
+pub fn expected_version(req: &HttpRequest, state: &AppState) -> Result<Option<i32>, ApiError> {
+    match if_match(req)? {
+        None if state.require_if_match && !req.headers().contains_key(header::IF_MATCH) => {
+            Err(ApiError::PreconditionRequired)
+        }
+        expected => Ok(expected),
+    }
+}
+
+/// Query parameters of every change to an event.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WriteParams {
+    /// When the information this change records became public, RFC 3339 with offset (for example
+    /// the time a live article was updated, when backfilling a story). Not in the future, and not
+    /// before the event's previous revision's `known_at`. Default: now. `as_of` reads by it.
+    #[param(example = "2022-01-06T09:30:00Z")]
+    pub known_at: Option<String>,
+}
+
+impl WriteParams {
+    /// The change's metadata: this `known_at`, and the caller as its author.
+    pub fn change_meta(&self, caller: &Caller) -> Result<ChangeMeta, ApiError> {
+        Ok(ChangeMeta {
+            known_at: self
+                .known_at
+                .as_deref()
+                .map(parse_instant)
+                .transpose()
+                .map_err(|e| ApiError::field("known_at", e))?,
+            ..caller.change_meta()
+        })
+    }
 }
 
 pub fn etag(version: i32) -> String {

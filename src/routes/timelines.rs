@@ -2,10 +2,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::listing::{self, EventList, EventQuery};
-use super::{JSON, MERGE_PATCH_JSON, parse_event_id, parse_path};
+use super::{JSON, MERGE_PATCH_JSON, WriteParams, parse_event_id, parse_path};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
+use crate::db::events::ChangeMeta;
 use crate::error::{ApiError, Problem};
 use crate::filter::{FilterParams, PageParams};
 use crate::formats::FormatParams;
@@ -154,39 +155,43 @@ pub async fn list_timeline_events(
 
 /// Add an event to a timeline (idempotent).
 #[utoipa::path(put, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)")),
+    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
     responses(
         (status = 204, description = "The event is on the timeline (a new event version if it was not before)"),
-        (status = 400, description = "Malformed slug or id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed slug, id or known_at", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`known_at` is in the future or before the event's previous revision's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add_timeline_event(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
+    params: web::Query<WriteParams>,
 ) -> Result<HttpResponse, ApiError> {
-    set_membership(state, caller, path, true).await
+    set_membership(state, params.change_meta(&caller)?, path, true).await
 }
 
 /// Remove an event from a timeline (idempotent; the event itself stays).
 #[utoipa::path(delete, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)")),
+    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
     responses(
-        (status = 204, description = "The event is not on the timeline"),
-        (status = 400, description = "Malformed slug or id", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "The event is not on the timeline (a new event version if it was before)"),
+        (status = 400, description = "Malformed slug, id or known_at", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`known_at` is in the future or before the event's previous revision's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn remove_timeline_event(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
+    params: web::Query<WriteParams>,
 ) -> Result<HttpResponse, ApiError> {
-    set_membership(state, caller, path, false).await
+    set_membership(state, params.change_meta(&caller)?, path, false).await
 }
 
 async fn set_membership(
     state: web::Data<AppState>,
-    caller: Caller,
+    meta: ChangeMeta,
     path: web::Path<(String, String)>,
     member: bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -194,6 +199,6 @@ async fn set_membership(
     let slug = slug(&raw_slug)?;
     let id = parse_event_id(&raw_id)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::set_membership(&mut conn, &slug, id, member, &caller.change_meta()).await?;
+    db::timelines::set_membership(&mut conn, &slug, id, member, &meta).await?;
     Ok(HttpResponse::NoContent().finish())
 }

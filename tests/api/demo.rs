@@ -42,7 +42,7 @@ async fn import_is_all_or_nothing() {
         InputFormat::Ndjson,
         std::io::Cursor::new(text),
         Mode::Create,
-        None,
+        Default::default(),
     )
     .await
     .unwrap_err();

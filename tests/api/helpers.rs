@@ -474,7 +474,7 @@ pub async fn load_demo(conn: &mut AsyncPgConnection) -> chronik::import::Summary
         chronik::import::InputFormat::Json,
         demo,
         chronik::import::Mode::Upsert,
-        None,
+        Default::default(),
     )
     .await
     .expect("loading the demo")

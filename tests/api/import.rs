@@ -236,6 +236,51 @@ async fn imported_events_show_shared_actors_and_sources_as_stored() {
 }
 
 #[tokio::test]
+async fn known_at_applies_to_every_record_and_is_checked_like_an_api_write() {
+    let app = spawn_app().await;
+    let first = app
+        .import(
+            "?known_at=2022-01-06T09:30:00Z",
+            NDJSON,
+            ndjson(&numbered(2)),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let known = app
+        .strings("SELECT DISTINCT to_char(known_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS value FROM event_revisions")
+        .await;
+    assert_eq!(known, [Some("2022-01-06 09:30".to_owned())]);
+    let changed: Vec<Value> = numbered(2)
+        .into_iter()
+        .map(|e| with(e, json!({"summary": "changed"})))
+        .collect();
+    let earlier = app
+        .import(
+            "?mode=upsert&known_at=2022-01-01T00:00:00Z",
+            NDJSON,
+            ndjson(&changed),
+        )
+        .await;
+    assert_eq!(earlier.status, 422, "{}", earlier.text);
+    assert_eq!(
+        fields_and_lines(&earlier),
+        [("known_at".to_owned(), 1), ("known_at".to_owned(), 2)]
+    );
+    let future = app
+        .import(
+            "?known_at=2999-01-01T00:00:00Z",
+            NDJSON,
+            ndjson(&[event("later", "2022-01-05T00:00:00Z")]),
+        )
+        .await;
+    assert_eq!(fields_and_lines(&future), [("known_at".to_owned(), 1)]);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM event_revisions").await,
+        2
+    );
+}
+
+#[tokio::test]
 async fn json_array_import_creates_the_events() {
     let app = spawn_app().await;
     let reply = app

@@ -81,6 +81,47 @@ async fn events_spanning_the_window_match_by_overlap() {
     assert!(titles(&app, "from=2022-01-09").await.is_empty());
 }
 
+#[tokio::test]
+async fn an_event_that_began_years_before_the_window_still_overlaps_it() {
+    let app = spawn_app().await;
+    for day in 1..=9 {
+        app.create_event(&event(
+            &format!("day {day}"),
+            &format!("2022-01-0{day}T12:00:00Z"),
+        ))
+        .await;
+    }
+    let long = app
+        .create_event(&with(
+            event("years-long", "2019-01-01T00:00:00Z"),
+            json!({"occurred_end": "2022-01-05T00:00:00Z"}),
+        ))
+        .await;
+    let window = "from=2022-01-05&to=2022-01-06";
+    assert_eq!(titles(&app, window).await, ["years-long", "day 5", "day 6"]);
+    let until = "2022-01-05T00:00:00Z";
+    let as_of = format!(
+        "as_of={}",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+    assert_eq!(
+        titles(&app, &format!("{window}&{}", as_of.replace('+', "%2B"))).await,
+        ["years-long", "day 5", "day 6"],
+        "as of now, from history"
+    );
+    // Shortened, it no longer reaches the window; the bound follows.
+    let path = format!("/v1/events/{}", long["id"].as_str().unwrap());
+    let reply = app
+        .patch(&path, &json!({"occurred_end": "2019-02-01T00:00:00Z"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(titles(&app, window).await, ["day 5", "day 6"]);
+    assert_eq!(
+        titles(&app, &format!("from={until}&to={until}")).await,
+        Vec::<String>::new()
+    );
+}
+
 async fn varied_events(app: &TestApp) {
     app.create_timeline("kz").await;
     let events: [Value; 4] = [

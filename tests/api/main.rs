@@ -8,6 +8,7 @@ mod event_reads;
 mod event_writes;
 mod exports;
 mod helpers;
+mod history;
 mod idempotency;
 mod import;
 mod list_filters;

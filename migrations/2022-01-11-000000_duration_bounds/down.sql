@@ -1,0 +1,2 @@
+DROP INDEX event_revisions_duration;
+DROP INDEX events_duration;
