@@ -205,6 +205,9 @@ enum Target {
     List(&'static str),
     /// A field whose exact value is JSON text.
     Json(&'static str),
+    /// A `;`-joined list of one field (`name`, `url`) of a list of objects,
+    /// read only when the exact `_json` column is missing.
+    Plain(&'static str, &'static str),
     /// Not read: the server assigns it (`id`, `version`, times), or it is
     /// derived from another column (the casualty sums).
     Ignored,
@@ -233,7 +236,8 @@ impl Column {
             Self::ActorsJson => Target::Json("actors"),
             Self::CasualtiesJson => Target::Json("casualties"),
             Self::SourcesJson => Target::Json("sources"),
-            Self::Actors | Self::Sources => Target::Ignored,
+            Self::Actors => Target::Plain("actors", "name"),
+            Self::Sources => Target::Plain("sources", "url"),
             Self::Id | Self::Casualties(..) | Self::Version | Self::CreatedAt | Self::UpdatedAt => {
                 Target::Ignored
             }
@@ -348,19 +352,21 @@ impl EventColumns {
                 }
                 Err(e) => errors.push(FieldError::new(column.name(), format!("not JSON: {e}"))),
             },
-            Target::Ignored => {
-                let plain = |field: &str| {
-                    list(cell)
+            Target::Plain(key, field) => {
+                let used = if key == "actors" {
+                    self.plain_actors
+                } else {
+                    self.plain_sources
+                };
+                if used {
+                    let items: Vec<_> = list(cell)
                         .into_iter()
                         .map(|v| serde_json::json!({ field: v }))
-                        .collect::<Vec<_>>()
-                };
-                if column == Column::Actors && self.plain_actors {
-                    event.insert("actors".into(), plain("name").into());
-                } else if column == Column::Sources && self.plain_sources {
-                    event.insert("sources".into(), plain("url").into());
+                        .collect();
+                    event.insert(key.into(), items.into());
                 }
             }
+            Target::Ignored => {}
         }
     }
 

@@ -572,6 +572,26 @@ async fn csv_errors_name_the_column_and_line() {
 }
 
 #[tokio::test]
+async fn a_hand_made_csv_without_json_columns_reads_the_plain_lists() {
+    let app = spawn_app().await;
+    let csv = "title,type,occurred_start,actors,sources,tags\r\n\
+               Rally,protest,2022-01-05T00:00:00Z,Protesters;Police,https://example.org/a;urn:x:b,almaty;night\r\n";
+    let reply = app.import("", "text/csv", csv).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let event = &app.all_events().await[0];
+    assert_eq!(
+        event["actors"],
+        json!([{"name": "Protesters", "role": null}, {"name": "Police", "role": null}])
+    );
+    let urls: Vec<&Value> = event["sources"]
+        .as_array()
+        .map(|s| s.iter().map(|s| &s["url"]).collect())
+        .unwrap_or_default();
+    assert_eq!(urls, [&json!("https://example.org/a"), &json!("urn:x:b")]);
+    assert_eq!(event["tags"], json!(["almaty", "night"]));
+}
+
+#[tokio::test]
 async fn an_unknown_csv_column_fails_naming_it() {
     let app = spawn_app().await;
     let reply = app
