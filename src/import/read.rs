@@ -122,14 +122,30 @@ pub fn parse_event(value: serde_json::Value) -> Result<EventInput, Vec<FieldErro
     Ok(input)
 }
 
-fn json_record(line: u64, value: serde_json::Value) -> Record {
-    Record {
-        line,
-        parsed: parse_event(value).map(|input| Parsed {
-            input,
-            known_at: None,
-        }),
-    }
+/// A JSON record is an event, optionally with `known_at`: when what it says
+/// became public, so that an archive can be loaded with its own history.
+fn json_record(line: u64, mut value: serde_json::Value) -> Record {
+    let known_at = take_known_at(&mut value);
+    let parsed = match (parse_event(value), known_at) {
+        (Ok(input), Ok(known_at)) => Ok(Parsed { input, known_at }),
+        (Ok(_), Err(error)) => Err(vec![error]),
+        (Err(mut errors), Err(error)) => {
+            errors.push(error);
+            Err(errors)
+        }
+        (Err(errors), Ok(_)) => Err(errors),
+    };
+    Record { line, parsed }
+}
+
+fn take_known_at(value: &mut serde_json::Value) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(raw) = value.as_object_mut().and_then(|o| o.remove("known_at")) else {
+        return Ok(None);
+    };
+    raw.as_str()
+        .and_then(|t| crate::filter::parse_instant(t).ok())
+        .map(Some)
+        .ok_or_else(|| FieldError::new("known_at", "must be an RFC 3339 date-time with offset"))
 }
 
 /// NDJSON: one event per line; blank lines are skipped.

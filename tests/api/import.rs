@@ -281,6 +281,54 @@ async fn known_at_applies_to_every_record_and_is_checked_like_an_api_write() {
 }
 
 #[tokio::test]
+async fn a_json_record_may_bring_its_own_known_at() {
+    let app = spawn_app().await;
+    let records = [
+        with(
+            event("claimed", "2022-01-05T18:00:00Z"),
+            json!({"known_at": "2022-01-06T06:00:00Z"}),
+        ),
+        event("now", "2022-01-05T18:00:00Z"),
+    ];
+    let reply = app
+        .import("?known_at=2022-01-06T09:30:00Z", NDJSON, ndjson(&records))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let known = app
+        .strings(
+            "SELECT to_char(r.known_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS value \
+             FROM event_revisions r JOIN events e ON e.id = r.event_id ORDER BY e.title",
+        )
+        .await;
+    // The record's own wins over the import's.
+    assert_eq!(
+        known,
+        [
+            Some("2022-01-06 06:00".to_owned()),
+            Some("2022-01-06 09:30".to_owned())
+        ]
+    );
+    let early = app.get("/v1/events?as_of=2022-01-06T07:00:00Z").await;
+    assert_eq!(early.column("title"), [json!("claimed")]);
+}
+
+#[tokio::test]
+async fn a_malformed_record_known_at_fails_naming_it_and_its_line() {
+    let app = spawn_app().await;
+    let records = [
+        event("fine", "2022-01-05T18:00:00Z"),
+        with(
+            event("bad", "2022-01-05T18:00:00Z"),
+            json!({"known_at": "Thursday morning"}),
+        ),
+    ];
+    let reply = app.import("", NDJSON, ndjson(&records)).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(fields_and_lines(&reply), [("known_at".to_owned(), 2)]);
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}
+
+#[tokio::test]
 async fn json_array_import_creates_the_events() {
     let app = spawn_app().await;
     let reply = app
