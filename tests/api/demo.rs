@@ -32,6 +32,19 @@ async fn the_demo_timeline_loads_and_reloading_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_demo_is_dated_to_when_the_report_was_public() {
+    let app = spawn_app().await;
+    let mut conn = app.pool.get().await.unwrap();
+    load_demo(&mut conn).await;
+    let list = |as_of: &str| format!("/v1/timelines/kazakhstan-2022-unrest/events?as_of={as_of}");
+    let before = app.get(&list("2022-01-06T05:59:59Z")).await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_eq!(before.body["data"], json!([]));
+    let known = app.get(&list("2022-01-06T06:00:00Z")).await;
+    assert_eq!(known.column("id").len(), 8);
+}
+
+#[tokio::test]
 async fn import_is_all_or_nothing() {
     let app = spawn_app().await;
     let text = r#"{"external_id": "a", "title": "ok", "type": "riot", "occurred_start": "2022-01-05T00:00:00Z"}
