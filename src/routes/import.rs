@@ -44,7 +44,9 @@ const CSV: &str = "text/csv";
 /// `{"timelines": [...], "events": [...]}` whose timelines are created first),
 /// `text/csv` (the columns of the CSV export, so an export re-imports as it
 /// was; `id`, `version`, times and the casualty sums are not read), or
-/// `text/csv` with `format=acled` (an ACLED export). `Idempotency-Key` is not
+/// `text/csv` with `format=acled` (an ACLED export). A JSON or NDJSON record
+/// may carry `"known_at"` next to the event's fields: when what it says became
+/// public, for its revision (it wins over `?known_at=`). `Idempotency-Key` is not
 /// accepted here (the body is not buffered to fingerprint it): an import is
 /// all or nothing, so retry a failed one as it is, and use `mode=upsert` to
 /// make repeating a successful one harmless.
@@ -53,7 +55,7 @@ const CSV: &str = "text/csv";
     request_body(description = "Events in one of four formats (see above); the body may be far larger than \
         other requests' (`CHRONIK_MAX_IMPORT_BYTES`, default 8 GiB)",
         content(
-            (String = "application/x-ndjson", example = json!("{\"external_id\": \"kz-1\", \"title\": \"Protest in Zhanaozen\", \"type\": \"protest\", \"occurred_start\": \"2022-01-02T00:00:00+05:00\"}\n{\"external_id\": \"kz-2\", \"title\": \"State of emergency declared\", \"type\": \"state_of_emergency\", \"occurred_start\": \"2022-01-05T00:00:00+06:00\"}\n")),
+            (String = "application/x-ndjson", example = json!("{\"external_id\": \"kz-1\", \"known_at\": \"2022-01-02T18:00:00+05:00\", \"title\": \"Protest in Zhanaozen\", \"type\": \"protest\", \"occurred_start\": \"2022-01-02T00:00:00+05:00\"}\n{\"external_id\": \"kz-2\", \"title\": \"State of emergency declared\", \"type\": \"state_of_emergency\", \"occurred_start\": \"2022-01-05T00:00:00+06:00\"}\n")),
             (Vec<crate::models::event::EventInput> = "application/json"),
             (String = "text/csv", example = json!("external_id,title,type,occurred_start,country_code,location_name\r\nkz-1,Protest in Zhanaozen,protest,2022-01-02T00:00:00+05:00,KZ,Zhanaozen\r\n")),
         )),
