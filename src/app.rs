@@ -19,7 +19,9 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
 use crate::idempotency::{self, IdempotencySettings};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimiters;
-use crate::routes::{actors, event_types, events, health, revisions, stats, timelines, tokens};
+use crate::routes::{
+    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +29,8 @@ pub struct AppState {
     /// Permits for streaming exports, which hold a connection while they run.
     pub exports: Arc<Semaphore>,
     pub max_exports: usize,
+    /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
+    pub max_import_bytes: u64,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
     pub require_if_match: bool,
 }
@@ -44,6 +48,7 @@ pub fn run(listener: TcpListener, pool: DbPool, config: &Config) -> std::io::Res
         pool,
         exports: Arc::new(Semaphore::new(config.max_exports())),
         max_exports: config.max_exports(),
+        max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
     });
     let max_body = config.max_body_bytes;
@@ -126,6 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .post(event_types::create_event_type),
             )
             .service(web::resource("/actors").get(actors::list_actors))
+            // Streamed: its body limit is `max_import_bytes`, not the PayloadConfig's.
+            .service(web::resource("/import").post(import::import_events))
             .service(
                 web::resource("/tokens")
                     .get(tokens::list_tokens)
@@ -185,6 +192,8 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
         detail,
         errors: Vec::new(),
         current_version: None,
+        total_errors: None,
+        invalid_records: None,
     };
     let (req, original) = res.into_parts();
     let mut response = problem_response(status, &problem);

@@ -58,6 +58,10 @@ pub struct Config {
     #[arg(long, env = "CHRONIK_MAX_BODY_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest `POST /v1/import` body, in bytes (streamed, so memory use does not grow with it).
+    #[arg(long, env = "CHRONIK_MAX_IMPORT_BYTES", default_value_t = 8 << 30, global = true)]
+    pub max_import_bytes: u64,
+
     /// Whether reads (GET) need no token; `false` makes them need a `read` token.
     #[arg(long, env = "CHRONIK_PUBLIC_READS", default_value_t = true, action = ArgAction::Set,
           value_parser = BoolishValueParser::new(), global = true)]
@@ -134,6 +138,7 @@ impl Config {
             log: "warn".into(),
             log_format: LogFormat::Text,
             max_body_bytes: 1 << 20,
+            max_import_bytes: 8 << 30,
             public_reads: true,
             require_if_match: false,
             cors_origins: None,

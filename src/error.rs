@@ -18,6 +18,10 @@ pub struct FieldError {
     pub field: String,
     #[schema(example = "must be an RFC 3339 date-time with an offset")]
     pub message: String,
+    /// In an import: the line (1-based) where the bad record starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 17)]
+    pub line: Option<u64>,
 }
 
 impl FieldError {
@@ -25,7 +29,14 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            line: None,
         }
+    }
+
+    /// The same error, located at `line` of an import.
+    pub fn at_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
     }
 }
 
@@ -49,6 +60,13 @@ pub struct Problem {
     /// Present on `412 Precondition Failed`: the event's version now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i32>,
+    /// Present on a failed import: how many errors there were in all
+    /// (`errors` lists at most the first 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_errors: Option<usize>,
+    /// Present on a failed import: how many records were invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_records: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +77,16 @@ pub enum ApiError {
     /// The body was well-formed but its values are not acceptable.
     #[error("{}", describe(.0))]
     Validation(Vec<FieldError>),
+    /// An import had invalid records; nothing was written.
+    #[error(
+        "{invalid_records} record(s) are invalid ({total_errors} error(s)); nothing was imported"
+    )]
+    ImportInvalid {
+        /// The first errors, each with its line.
+        errors: Vec<FieldError>,
+        total_errors: usize,
+        invalid_records: usize,
+    },
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("{0}")]
@@ -134,6 +162,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => ("bad-request", "The request has invalid parameters"),
             Self::Validation(_) => ("validation", "The request contains invalid values"),
+            Self::ImportInvalid { .. } => ("import-invalid", "The import contains invalid records"),
             Self::MalformedJson(_) => ("malformed-json", "The request body is not valid JSON"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "Conflict with the current state"),
@@ -163,7 +192,9 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let (kind, title) = self.kind();
         let errors = match self {
-            Self::BadRequest(errors) | Self::Validation(errors) => errors.clone(),
+            Self::BadRequest(errors)
+            | Self::Validation(errors)
+            | Self::ImportInvalid { errors, .. } => errors.clone(),
             Self::IdempotencyKeyReused => vec![FieldError::new(IDEMPOTENCY_KEY, self.to_string())],
             _ => Vec::new(),
         };
@@ -173,6 +204,14 @@ impl ApiError {
             } => Some(*current_version),
             _ => None,
         };
+        let (total_errors, invalid_records) = match self {
+            Self::ImportInvalid {
+                total_errors,
+                invalid_records,
+                ..
+            } => (Some(*total_errors), Some(*invalid_records)),
+            _ => (None, None),
+        };
         Problem {
             problem_type: format!("urn:chronik:problem:{kind}"),
             title: title.to_owned(),
@@ -180,6 +219,8 @@ impl ApiError {
             detail: self.to_string(),
             errors,
             current_version,
+            total_errors,
+            invalid_records,
         }
     }
 }
@@ -188,7 +229,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::ImportInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,

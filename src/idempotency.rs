@@ -37,6 +37,12 @@ use crate::db::DbPool;
 use crate::db::idempotency::{self as store, Claim, KeyRef, StoredResponse};
 use crate::error::{ApiError, IDEMPOTENCY_KEY, PROBLEM_JSON};
 
+/// Routes whose bodies are streamed, not buffered: a key cannot fingerprint
+/// them, so it is refused rather than silently ignored. (An import is all
+/// or nothing: a failed one can be retried as it is, and `mode=upsert`
+/// makes repeating a successful one harmless.)
+pub const STREAMED_BODIES: &[&str] = &["/v1/import"];
+
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Response headers that are part of a replay (besides status and body).
@@ -63,6 +69,18 @@ pub async fn idempotency(
         Some(value) if req.method() == Method::POST => value.clone(),
         _ => return next.call(req).await.map(|res| res.map_into_boxed_body()),
     };
+    if req
+        .match_pattern()
+        .is_some_and(|pattern| STREAMED_BODIES.contains(&pattern.as_str()))
+    {
+        let err = ApiError::field(
+            IDEMPOTENCY_KEY,
+            "is not accepted on this route: its body is streamed, not buffered, so it cannot be fingerprinted; \
+             an import is all or nothing, so retry a failed one as it is, and use mode=upsert to make repeating \
+             a successful one harmless",
+        );
+        return Ok(req.error_response(err));
+    }
     match prepare(&mut req, &raw_key).await {
         Ok(Prepared::Run(pool, caller, key)) => {
             // Run to completion even if the client goes away, so that the key is settled.

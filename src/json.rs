@@ -27,18 +27,26 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
     })
 }
 
-fn check_content_type(req: &HttpRequest, accepted: &[&str]) -> Result<(), ApiError> {
-    let content_type = req
-        .headers()
+fn content_type(req: &HttpRequest) -> &str {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
+        .unwrap_or("")
+}
+
+/// The request's media type without parameters, lower-cased (`text/csv`).
+pub fn media_type(req: &HttpRequest) -> String {
+    content_type(req)
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn check_content_type(req: &HttpRequest, accepted: &[&str]) -> Result<(), ApiError> {
+    let content_type = content_type(req);
+    let essence = media_type(req);
     if accepted.contains(&essence.as_str()) {
         Ok(())
     } else {

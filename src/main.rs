@@ -30,8 +30,16 @@ enum Command {
     },
     /// Create the database if needed and apply pending migrations.
     Migrate,
-    /// Load events from a JSON, JSON-array or NDJSON file (idempotent by external_id).
-    Import { file: PathBuf },
+    /// Load events from a file, all or nothing, exactly as `POST /v1/import` does.
+    Import {
+        file: PathBuf,
+        /// The file's format; default: by extension (`.ndjson`/`.jsonl`, `.csv`, else JSON).
+        #[arg(long, value_enum)]
+        format: Option<import::InputFormat>,
+        /// `create` fails on a taken external_id; `upsert` replaces that event.
+        #[arg(long, value_enum, default_value_t = import::Mode::Create)]
+        mode: import::Mode,
+    },
     /// Load the demo timeline (idempotent).
     Demo,
     /// Create, list and revoke API tokens.
@@ -61,12 +69,21 @@ async fn main() -> anyhow::Result<()> {
             tokens::ensure_initial_admin(&pool, &config.initial_token_file).await?;
             Ok(())
         }
-        Command::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            import_text(&config, &text).await
+        Command::Import { file, format, mode } => {
+            let format = format.unwrap_or_else(|| import::InputFormat::of_path(&file));
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            import_file(&config, format, reader, mode).await
         }
-        Command::Demo => import_text(&config, import::DEMO).await,
+        Command::Demo => {
+            import_file(
+                &config,
+                import::InputFormat::Json,
+                demo_file(),
+                import::Mode::Upsert,
+            )
+            .await
+        }
         Command::Token { command } => {
             let pool = app::prepare_database(&config).await?;
             let mut conn = pool.get().await?;
@@ -96,8 +113,15 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             == 0
         {
-            let document = import::parse(import::DEMO).map_err(anyhow::Error::msg)?;
-            let summary = import::load(&mut conn, document).await?;
+            let summary = import::import(
+                &mut conn,
+                import::InputFormat::Json,
+                demo_file(),
+                import::Mode::Upsert,
+                Default::default(),
+            )
+            .await
+            .map_err(report)?;
             tracing::info!(events = summary.created, "loaded the demo timeline");
         }
     }
@@ -108,14 +132,44 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_text(config: &Config, text: &str) -> anyhow::Result<()> {
-    let document = import::parse(text).map_err(anyhow::Error::msg)?;
+fn demo_file() -> std::io::Cursor<&'static [u8]> {
+    std::io::Cursor::new(import::DEMO.as_bytes())
+}
+
+async fn import_file(
+    config: &Config,
+    format: import::InputFormat,
+    reader: impl std::io::Read + Send + 'static,
+    mode: import::Mode,
+) -> anyhow::Result<()> {
     let pool = app::prepare_database(config).await?;
     let mut conn = pool.get().await?;
-    let summary = import::load(&mut conn, document).await?;
+    let summary = import::import(&mut conn, format, reader, mode, Default::default())
+        .await
+        .map_err(report)?;
     println!(
-        "imported: {} created, {} updated, {} unchanged; {} timelines created",
-        summary.created, summary.updated, summary.unchanged, summary.timelines_created
+        "imported {} records: {} created, {} updated, {} unchanged; {} timelines created",
+        summary.total,
+        summary.created,
+        summary.updated,
+        summary.unchanged,
+        summary.timelines_created
     );
     Ok(())
+}
+
+/// An import's error with every listed record, one per line.
+fn report(err: chronik::error::ApiError) -> anyhow::Error {
+    let mut text = err.to_string();
+    if let chronik::error::ApiError::ImportInvalid { errors, .. } = &err {
+        for e in errors {
+            text.push_str(&format!(
+                "\n  line {}: {}: {}",
+                e.line.unwrap_or(0),
+                e.field,
+                e.message
+            ));
+        }
+    }
+    anyhow::anyhow!(text)
 }

@@ -5,7 +5,9 @@ use utoipa::OpenApi;
 use crate::auth::openapi::AccessDocs;
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
-use crate::routes::{actors, event_types, events, health, revisions, stats, timelines, tokens};
+use crate::routes::{
+    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +21,7 @@ use crate::routes::{actors, event_types, events, health, revisions, stats, timel
                        with `CHRONIK_PUBLIC_READS=false`. Each operation's `security` says which scope it needs. \
                        Requests are rate-limited per token, or per client IP without one; every response carries \
                        `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. `POST` requests accept \
-                       `Idempotency-Key` for safe retries.",
+                       `Idempotency-Key` for safe retries (except `POST /v1/import`, whose body is streamed).",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
@@ -31,6 +33,7 @@ use crate::routes::{actors, event_types, events, health, revisions, stats, timel
         timelines::add_timeline_event, timelines::remove_timeline_event,
         event_types::list_event_types, event_types::create_event_type,
         actors::list_actors,
+        import::import_events,
         tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
         stats::histogram, stats::casualties,
         health::healthz, health::readyz,
@@ -41,6 +44,7 @@ use crate::routes::{actors, event_types, events, health, revisions, stats, timel
         (name = "history", description = "Every version of every event: revisions, and reads `as_of` an instant"),
         (name = "timelines", description = "Curated sequences of events"),
         (name = "event-types", description = "The event-type vocabulary"),
+        (name = "import", description = "Bulk import: NDJSON, JSON, CSV and ACLED, all or nothing"),
         (name = "actors", description = "People, organizations and states named in events"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),

@@ -82,7 +82,7 @@ fn document(operation: &mut Operation, method: &Method, path: &str) {
     responses
         .entry("429".into())
         .or_insert_with(|| too_many_requests().into());
-    if *method == Method::POST {
+    if *method == Method::POST && !crate::idempotency::STREAMED_BODIES.contains(&path) {
         document_idempotency(operation);
     }
 }

@@ -913,99 +913,20 @@ fn bind_fields(q: &mut SqlBuilder, input: &EventInput) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Inserts actors, sources and timeline memberships of a new or replaced event.
+/// Inserts actors, sources and timeline memberships of a new or replaced
+/// event, through the same statements as imports.
 async fn write_children(
     conn: &mut AsyncPgConnection,
     id: EventId,
     input: &EventInput,
 ) -> Result<(), ApiError> {
-    if !input.actors.is_empty() {
-        // Sorted, so concurrent writers take the unique-index locks in one order.
-        let mut names: Vec<String> = input.actors.iter().map(|a| a.name.to_string()).collect();
-        names.sort_by_key(|n| n.to_lowercase());
-        let ids: Vec<Uuid> = names.iter().map(|_| Uuid::now_v7()).collect();
-        diesel::sql_query(
-            "INSERT INTO actors (id, name) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (name_key) DO NOTHING",
-        )
-        .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Array<Text>, _>(names)
-        .execute(conn)
-        .await?;
-        diesel::sql_query(
-            "INSERT INTO event_actors (event_id, position, actor_id, role) \
-             SELECT $1, t.pos - 1, a.id, t.role \
-             FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(name, role, pos) \
-             JOIN actors a ON a.name_key = lower(t.name)",
-        )
-        .bind::<SqlUuid, _>(id.0)
-        .bind::<Array<Text>, _>(
-            input
-                .actors
-                .iter()
-                .map(|a| a.name.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            input
-                .actors
-                .iter()
-                .map(|a| a.role.clone())
-                .collect::<Vec<_>>(),
-        )
-        .execute(conn)
-        .await?;
-    }
-    if !input.sources.is_empty() {
-        upsert_sources(conn, input).await?;
-        let via: Vec<String> = input
-            .sources
-            .iter()
-            .map(|s| serde_json::to_string(&s.via).unwrap_or_else(|_| "[]".into()))
-            .collect();
-        diesel::sql_query(
-            "INSERT INTO event_sources (event_id, position, source_id, via, quote) \
-             SELECT $1, t.pos - 1, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via::jsonb)), t.quote \
-             FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(url, via, quote, pos) \
-             JOIN sources s ON s.url = t.url",
-        )
-        .bind::<SqlUuid, _>(id.0)
-        .bind::<Array<Text>, _>(input.sources.iter().map(|s| s.url.to_string()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(via)
-        .bind::<Array<Nullable<Text>>, _>(input.sources.iter().map(|s| s.quote.clone()).collect::<Vec<_>>())
-        .execute(conn)
-        .await?;
-    }
-    super::timelines::set_memberships(conn, id, &strings(&input.timelines)).await?;
-    Ok(())
-}
-
-/// Sources are shared by URL; newer non-empty metadata fills in or replaces older.
-async fn upsert_sources(conn: &mut AsyncPgConnection, input: &EventInput) -> Result<(), ApiError> {
-    let mut by_url = std::collections::BTreeMap::new();
-    for source in &input.sources {
-        by_url.insert(source.url.to_string(), source);
-    }
-    let ids: Vec<Uuid> = by_url.keys().map(|_| Uuid::now_v7()).collect();
-    diesel::sql_query(
-        "INSERT INTO sources (id, url, title, publisher, published_at) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-         ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
-             publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
-             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
-    )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.title.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.publisher.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Timestamptz>>, _>(by_url.values().map(|s| s.published_at).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
+    super::import::write_children(conn, &[(id, input)]).await?;
     Ok(())
 }
 
 /// Top-level keys whose value differs between `before` (writable JSON, or
 /// `Null` for a new event) and `after`.
-fn changed_fields(before: &serde_json::Value, after: &Event) -> Vec<String> {
+pub(crate) fn changed_fields(before: &serde_json::Value, after: &Event) -> Vec<String> {
     let after = after.writable_json();
     let Some(after) = after.as_object() else {
         return Vec::new();
@@ -1017,8 +938,8 @@ fn changed_fields(before: &serde_json::Value, after: &Event) -> Vec<String> {
         .collect()
 }
 
-/// Appends the event's current state to its append-only history. The
-/// filterable columns are copied from the row just written.
+/// Appends the event's current state to its append-only history, through
+/// the same statement as imports.
 async fn append_revision(
     conn: &mut AsyncPgConnection,
     event: &Event,
@@ -1029,32 +950,13 @@ async fn append_revision(
     if let Some(known_at) = meta.known_at {
         check_known_at(conn, event.id, known_at).await?;
     }
-    let snapshot = serde_json::to_value(event).map_err(ApiError::internal)?;
-    // The clock is read at the insert, after the row lock was taken, rather
-    // than at the start of the transaction (`now()`): so a writer that began
-    // earlier but waited for the lock still records a later time than the
-    // writer it waited for, and the default `known_at` never goes backwards.
-    // It is read once, so that the default `known_at` equals `recorded_at`.
-    diesel::sql_query(
-        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
-             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
-         SELECT e.id, e.version, $2, clock.now, COALESCE($5, GREATEST(clock.now, \
-                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
-             $6, $3, $4, e.deleted_at IS NOT NULL, e.occurred_start, e.occurred_until, e.event_type, e.country_code, \
-             e.status, e.tags, \
-             ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
-             ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
-         FROM events e, LATERAL (SELECT clock_timestamp() AS now) clock WHERE e.id = $1",
-    )
-    .bind::<SqlUuid, _>(event.id.0)
-    .bind::<Text, _>(kind.as_str())
-    .bind::<Array<Text>, _>(changed_fields.to_vec())
-    .bind::<Jsonb, _>(snapshot)
-    .bind::<Nullable<Timestamptz>, _>(meta.known_at)
-    .bind::<Nullable<Text>, _>(meta.author.clone())
-    .execute(conn)
-    .await?;
-    Ok(())
+    let revision = super::revisions::NewRevision {
+        event,
+        kind,
+        changed_fields: changed_fields.to_vec(),
+        known_at: meta.known_at,
+    };
+    super::revisions::append(conn, &[revision], meta.author.as_deref()).await
 }
 
 #[derive(QueryableByName)]
@@ -1079,23 +981,31 @@ async fn check_known_at(
     .bind::<SqlUuid, _>(id.0)
     .get_result(conn)
     .await?;
-    match clock.previous {
-        _ if known_at > clock.now => Err(ApiError::invalid(
-            "known_at",
-            format!(
-                "must not be in the future (the server's time is {})",
-                clock.now.to_rfc3339()
-            ),
-        )),
-        Some(previous) if known_at < previous => Err(ApiError::invalid(
-            "known_at",
-            format!(
-                "must not be before the event's previous revision, known at {}",
-                previous.to_rfc3339()
-            ),
-        )),
-        _ => Ok(()),
+    match known_at_error(known_at, clock.now, clock.previous) {
+        Some(error) => Err(ApiError::Validation(vec![error])),
+        None => Ok(()),
     }
+}
+
+/// What is wrong with a `known_at` given for a change, if anything: it must
+/// not be after `now`, nor before the event's `previous` revision's.
+pub(crate) fn known_at_error(
+    known_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+) -> Option<FieldError> {
+    let message = match previous {
+        _ if known_at > now => format!(
+            "must not be in the future (the server's time is {})",
+            now.to_rfc3339()
+        ),
+        Some(previous) if known_at < previous => format!(
+            "must not be before the event's previous revision, known at {}",
+            previous.to_rfc3339()
+        ),
+        _ => return None,
+    };
+    Some(FieldError::new("known_at", message))
 }
 
 /// RFC 7396: objects merge key by key, `null` removes a key, anything else replaces.
@@ -1190,4 +1100,17 @@ pub async fn count_all(conn: &mut AsyncPgConnection) -> Result<i64, ApiError> {
         .load(conn)
         .await?;
     Ok(rows.into_iter().next().map(|r| r.count).unwrap_or(0))
+}
+
+/// The events with these ids, deleted ones included, in no particular order.
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[EventId],
+) -> Result<Vec<Event>, ApiError> {
+    let mut q = SqlBuilder::new(SELECT_EVENTS);
+    q.sql(" WHERE e.id = ANY(")
+        .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        .sql(")");
+    let rows: Vec<EventRow> = q.build().load(conn).await?;
+    rows.into_iter().map(EventRow::into_event).collect()
 }

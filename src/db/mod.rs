@@ -4,6 +4,7 @@ pub mod actors;
 pub mod event_types;
 pub mod events;
 pub mod idempotency;
+pub mod import;
 pub mod revisions;
 pub mod sql;
 pub mod stats;

@@ -1,5 +1,7 @@
-//! All SQL that reads an event's history (`event_revisions`). Writes to it
-//! happen only in `events.rs`, in the transaction of the change they record.
+//! All SQL of an event's history (`event_revisions`). It is written only
+//! through [`append`], in the transaction of the change it records: by
+//! single writes (`events.rs`) with one revision, by imports with a batch,
+//! so that both record exactly the same rows.
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
@@ -11,7 +13,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::events::parse_stored;
 use crate::error::ApiError;
 use crate::models::event::Event;
-use crate::models::revision::{Revision, RevisionDetail};
+use crate::models::revision::{ChangeKind, Revision, RevisionDetail};
 use crate::models::values::EventId;
 
 #[derive(QueryableByName)]
@@ -133,4 +135,64 @@ pub async fn find_as_of(
         Some(row) if !row.deleted => Ok(Some(snapshot(row.snapshot)?)),
         _ => Ok(None),
     }
+}
+
+/// One revision to append: the event as just written, what kind of change
+/// it was, and which fields it changed.
+pub struct NewRevision<'a> {
+    pub event: &'a Event,
+    pub kind: ChangeKind,
+    pub changed_fields: Vec<String>,
+    /// When the information became public, checked by the caller; `None`
+    /// is now (but never before the previous revision's).
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+/// Appends the events' current states to their histories, one statement
+/// for all. The filterable columns are copied from the rows just written.
+pub async fn append(
+    conn: &mut AsyncPgConnection,
+    revisions: &[NewRevision<'_>],
+    author: Option<&str>,
+) -> Result<(), ApiError> {
+    if revisions.is_empty() {
+        return Ok(());
+    }
+    let snapshots = revisions
+        .iter()
+        .map(|r| serde_json::to_value(r.event))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    // The clock is read at the insert, after the row lock was taken, rather
+    // than at the start of the transaction (`now()`): so a writer that began
+    // earlier but waited for the lock still records a later time than the
+    // writer it waited for, and the default `known_at` never goes backwards.
+    // It is read once per row, so that the default `known_at` equals `recorded_at`.
+    diesel::sql_query(
+        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
+             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
+         SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
+                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
+             $6, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
+             e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
+             ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
+             ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[]) \
+             AS r(id, kind, changed_fields, snapshot, known_at) \
+         JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock",
+    )
+    .bind::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(revisions.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Jsonb>, _>(
+        revisions
+            .iter()
+            .map(|r| serde_json::Value::from(r.changed_fields.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Jsonb>, _>(snapshots)
+    .bind::<Array<Nullable<Timestamptz>>, _>(revisions.iter().map(|r| r.known_at).collect::<Vec<_>>())
+    .bind::<Nullable<Text>, _>(author)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -226,28 +226,3 @@ pub async fn existing_slugs(
             .await?;
     Ok(rows.into_iter().map(|r| r.slug).collect())
 }
-
-/// Makes the event a member of exactly the timelines in `slugs` (which must exist).
-pub async fn set_memberships(
-    conn: &mut AsyncPgConnection,
-    event: EventId,
-    slugs: &[String],
-) -> Result<(), ApiError> {
-    diesel::sql_query(
-        "DELETE FROM event_timelines et USING timelines t \
-         WHERE et.timeline_id = t.id AND et.event_id = $1 AND NOT (t.slug = ANY($2))",
-    )
-    .bind::<SqlUuid, _>(event.0)
-    .bind::<Array<Text>, _>(slugs.to_vec())
-    .execute(conn)
-    .await?;
-    diesel::sql_query(
-        "INSERT INTO event_timelines (timeline_id, event_id) \
-         SELECT id, $1 FROM timelines WHERE slug = ANY($2) ON CONFLICT DO NOTHING",
-    )
-    .bind::<SqlUuid, _>(event.0)
-    .bind::<Array<Text>, _>(slugs.to_vec())
-    .execute(conn)
-    .await?;
-    Ok(())
-}

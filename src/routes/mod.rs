@@ -4,6 +4,7 @@ pub mod actors;
 pub mod event_types;
 pub mod events;
 pub mod health;
+pub mod import;
 pub mod listing;
 pub mod revisions;
 pub mod stats;

@@ -218,8 +218,7 @@ async fn revisions_record_the_token_that_made_them() {
 async fn cli_imports_record_no_author() {
     let app = spawn_app().await;
     let mut conn = app.pool.get().await.unwrap();
-    let document = chronik::import::parse(chronik::import::DEMO).unwrap();
-    chronik::import::load(&mut conn, document).await.unwrap();
+    crate::helpers::load_demo(&mut conn).await;
     assert!(app.count("SELECT count(*) AS n FROM event_revisions").await > 0);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM event_revisions WHERE author IS NOT NULL")

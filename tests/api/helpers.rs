@@ -465,3 +465,17 @@ impl TestApp {
         .expect("bulk insert");
     }
 }
+
+/// Loads the demo as `chronik demo` does: upserting, so that reloading changes nothing.
+pub async fn load_demo(conn: &mut AsyncPgConnection) -> chronik::import::Summary {
+    let demo = std::io::Cursor::new(chronik::import::DEMO.as_bytes());
+    chronik::import::import(
+        conn,
+        chronik::import::InputFormat::Json,
+        demo,
+        chronik::import::Mode::Upsert,
+        Default::default(),
+    )
+    .await
+    .expect("loading the demo")
+}

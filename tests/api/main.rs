@@ -11,6 +11,7 @@ mod exports;
 mod helpers;
 mod history;
 mod idempotency;
+mod import;
 mod list_filters;
 mod paging;
 mod rate_limit;
