@@ -570,7 +570,8 @@ def main():
     out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     explains = [f"### {title}\n\n```sql\n{r['sql']['sql']}\n-- binds: {r['sql']['params']}\n```\n\n```\n{r['explain']}\n```\n"
                 for key, title, _ in SCENARIOS for r in [record["scenarios"][key]] if "explain" in r]
-    out.with_suffix(".explain.md").write_text("\n".join(explains))
+    if explains:
+        out.with_suffix(".explain.md").write_text("\n".join(explains))
     print(record["table"])
     print(f"\nmachine: {record['machine']['cores']} cores, {record['machine']['memory_gib']} GiB; "
           f"store: {record['store']['events']:,} events, {record['store']['revisions']:,} revisions")
