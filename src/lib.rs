@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bench_sql;
 pub mod conditional;
 pub mod config;
 pub mod cors;

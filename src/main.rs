@@ -3,6 +3,7 @@ use chronik::config::Config;
 use chronik::tokens::{self, TokenCommand};
 use chronik::{app, import, openapi, telemetry};
 use clap::{Parser, Subcommand};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
@@ -48,6 +49,12 @@ enum Command {
     },
     /// Print the OpenAPI spec (as committed in openapi/openapi.json).
     Openapi,
+    /// Print, as JSON, the SQL and bind values a read request sends (for bench/run).
+    #[command(hide = true)]
+    BenchSql {
+        /// Path and query string, e.g. `/v1/events?from=2020-01-01&to=2020-01-30&limit=100`.
+        target: String,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +88,12 @@ async fn main() -> anyhow::Result<()> {
             let pool = app::prepare_database(&config).await?;
             let mut conn = pool.get().await?;
             print!("{}", tokens::run(&mut conn, command).await?);
+            Ok(())
+        }
+        Command::BenchSql { target } => {
+            let mut conn = AsyncPgConnection::establish(&config.database_url).await?;
+            let statement = chronik::bench_sql::capture(&mut conn, &target).await?;
+            println!("{}", serde_json::to_string(&statement)?);
             Ok(())
         }
         Command::Openapi => {

@@ -1,29 +1,126 @@
 //! A small builder for SQL whose shape depends on the request (optional
 //! filters), keeping every value a bind parameter.
+//!
+//! Unlike `diesel::sql_query`, the statements it builds are prepared once per
+//! connection and reused (diesel caches them by their SQL text): each
+//! execution is then one round trip that Postgres need not parse or plan
+//! again. diesel marks raw SQL as unsafe to cache, because it cannot see
+//! whether the text embeds values; here the text never does (values are
+//! always binds), and the number of distinct texts is bounded by the
+//! combinations of filters. Measured with bench/run (timeline page, 20,000
+//! events): see bench/README.md.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::query_builder::{AstPass, Query as DieselQuery, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::HasSqlType;
+use diesel::sql_types::{HasSqlType, Untyped};
+use std::marker::PhantomData;
 
-pub type Query = BoxedSqlQuery<'static, Pg, SqlQuery>;
+/// A statement built by [`SqlBuilder`]: SQL text around typed binds
+/// (`parts[i]`, then bind `i`, …, then the last part).
+pub struct Query {
+    parts: Vec<String>,
+    binds: Vec<Box<dyn QueryFragment<Pg> + Send>>,
+    /// Whether the prepared statement is kept and reused (see [`SqlBuilder::plan_each_execution`]).
+    cached: bool,
+}
+
+impl Query {
+    fn push_sql(&mut self, sql: &str) {
+        if let Some(last) = self.parts.last_mut() {
+            last.push_str(sql);
+        }
+    }
+}
+
+impl QueryFragment<Pg> for Query {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // The text (with `$n` for each bind) alone identifies the statement
+        // in diesel's cache: values never enter it.
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            if let Some(bind) = self.binds.get(i) {
+                bind.walk_ast(out.reborrow())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for Query {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl DieselQuery for Query {
+    type SqlType = Untyped;
+}
+
+/// One bind value of SQL type `ST`.
+struct Bind<ST, V> {
+    value: V,
+    sql_type: PhantomData<fn() -> ST>,
+}
+
+impl<ST, V> QueryFragment<Pg> for Bind<ST, V>
+where
+    Pg: HasSqlType<ST>,
+    V: ToSql<ST, Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_bind_param::<ST, V>(&self.value)
+    }
+}
 
 pub struct SqlBuilder {
     query: Query,
-    binds: usize,
+    /// Set by [`SqlBuilder::capture`]: the statement's text, while `query`
+    /// collects its bind values instead.
+    captured: Option<String>,
+}
+
+/// A statement as Chronik sends it: its text with `$n` placeholders, and the
+/// query that returns its bind values as Postgres prints them.
+pub struct Captured {
+    pub sql: String,
+    pub binds: Query,
+    /// Whether Chronik reuses the prepared statement (else it plans each execution).
+    pub cached: bool,
 }
 
 impl SqlBuilder {
     pub fn new(sql: &str) -> Self {
         Self {
-            query: diesel::sql_query(sql).into_boxed(),
-            binds: 0,
+            query: Query {
+                parts: vec![sql.to_owned()],
+                binds: Vec::new(),
+                cached: true,
+            },
+            captured: None,
+        }
+    }
+
+    /// A builder that records the statement that code builds with it, for
+    /// the benchmark (`chronik bench-sql`). Its query selects
+    /// `ARRAY[$1::text, $2::text, …] AS binds` with the same typed binds, so
+    /// Postgres itself renders each value the way a text-mode client (such
+    /// as pgbench) would send it.
+    pub fn capture() -> Self {
+        Self {
+            captured: Some(String::new()),
+            ..Self::new("SELECT ARRAY[")
         }
     }
 
     pub fn sql(&mut self, sql: &str) -> &mut Self {
-        self.query =
-            std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed()).sql(sql);
+        match &mut self.captured {
+            Some(text) => text.push_str(sql),
+            None => self.query.push_sql(sql),
+        }
         self
     }
 
@@ -34,14 +131,48 @@ impl SqlBuilder {
         V: ToSql<ST, Pg> + Send + 'static,
         ST: Send + 'static,
     {
-        self.binds += 1;
-        let placeholder = format!("${}", self.binds);
-        let query = std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed());
-        self.query = query.sql(placeholder).bind::<ST, V>(value);
+        let n = self.query.binds.len() + 1;
+        if let Some(text) = &mut self.captured {
+            text.push_str(&format!("${n}"));
+            if n > 1 {
+                self.query.push_sql(", ");
+            }
+        }
+        self.query.binds.push(Box::new(Bind::<ST, V> {
+            value,
+            sql_type: PhantomData,
+        }));
+        self.query.parts.push(String::new());
+        if self.captured.is_some() {
+            self.query.push_sql("::text");
+        }
+        self
+    }
+
+    /// Plans the statement for each execution's values instead of reusing
+    /// a prepared one: Postgres would switch a reused statement to a generic
+    /// plan after five executions, and for filters whose best plan depends
+    /// on how rare the values are, the generic plan can be far slower
+    /// (bench `filtered`: 50 instead of 760 pages/s). Costs a round trip.
+    pub fn plan_each_execution(&mut self) -> &mut Self {
+        self.query.cached = false;
         self
     }
 
     pub fn build(self) -> Query {
         self.query
+    }
+
+    /// The recorded statement, if this builder was made by [`SqlBuilder::capture`].
+    pub fn into_captured(mut self) -> Option<Captured> {
+        let sql = self.captured.take()?;
+        self.query.push_sql("]::text[] AS binds");
+        let cached = self.query.cached;
+        self.query.cached = true;
+        Some(Captured {
+            sql,
+            binds: self.query,
+            cached,
+        })
     }
 }

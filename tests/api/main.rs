@@ -1,6 +1,7 @@
 //! Integration tests: the real HTTP app against a real Postgres.
 
 mod auth;
+mod bench_sql;
 mod concurrency;
 mod cors;
 mod demo;

@@ -1,0 +1,582 @@
+#!/usr/bin/env python3
+"""The benchmark's scenarios, run by bench/run once the store is loaded and
+the servers are up. Standard library only.
+
+Every read scenario runs the API (wrk) and its reference (pgbench -M prepared
+running the SQL that `chronik bench-sql` captured for the very same request
+targets) in alternation, BENCH_ROUNDS times each, at the same concurrency.
+The results go to stdout as one table and to bench/results/<time>.json
+(schema in bench/README.md).
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = os.environ
+EVENTS = int(ENV["BENCH_EVENTS"])
+DURATION = int(ENV["BENCH_DURATION"])
+ROUNDS = int(ENV["BENCH_ROUNDS"])
+CONNECTIONS = int(ENV["BENCH_CONNECTIONS"])
+IMPORT_EVENTS = int(ENV["BENCH_IMPORT_EVENTS"])
+DATABASE_URL = ENV["DATABASE_URL"]
+PG = ENV["BENCH_PG"]
+CHRONIK = ENV["BENCH_CHRONIK"]
+TOKEN = ENV["BENCH_TOKEN"]
+WORK = Path(ENV["BENCH_WORK"])
+BASE = f"http://127.0.0.1:{ENV['BENCH_PORT']}"
+IMPORT_BASE = f"http://127.0.0.1:{ENV['BENCH_IMPORT_PORT']}"
+IMPORT_DB_URL = f"{PG}/{ENV['BENCH_IMPORT_DB']}"
+IMPORT_TOKEN = ENV["BENCH_IMPORT_TOKEN"]
+SERVER_PID = int(ENV["BENCH_SERVER_PID"])
+REVISED_FROM = dt.date.fromisoformat(ENV["BENCH_REVISED_FROM"])
+# Distinct request targets per scenario (pgbench takes at most 128 scripts).
+TARGETS = 50
+WARMUP = int(ENV.get("BENCH_WARMUP", "5"))
+THREADS = min(2, CONNECTIONS)
+STORE_START = dt.date(2016, 1, 1)
+STORE_END = dt.date(2026, 1, 1)
+
+rng = random.Random(42)
+
+
+def log(message):
+    print(f"   {message}", file=sys.stderr, flush=True)
+
+
+def psql(sql, url=DATABASE_URL):
+    out = subprocess.run(
+        ["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-F", "\t", "-c", sql],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+class NotAvailable(Exception):
+    """The server lacks the endpoint or parameter a scenario needs."""
+
+
+def http(method, path, body=None, headers=None, base=BASE, timeout=600):
+    req = urllib.request.Request(base + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+# --- load generators ----------------------------------------------------------
+
+def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS):
+    """Runs wrk against BASE with random picks from `targets`; returns its summary."""
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        tmp = Path(tmp)
+        (tmp / "targets").write_text("\n".join(targets) + "\n")
+        env = dict(ENV, BENCH_TARGETS=str(tmp / "targets"), BENCH_OUT=str(tmp / "out.json"),
+                   BENCH_TOKEN=token or "", BENCH_BODY="")
+        if body is not None:
+            (tmp / "body.json").write_text(body)
+            env["BENCH_BODY"] = str(tmp / "body.json")
+        subprocess.run(
+            ["wrk", "-t", str(THREADS), "-c", str(connections), "-d", f"{duration}s",
+             "--timeout", "10s", "-s", str(ROOT / "bench" / "wrk.lua"), BASE],
+            check=True, env=env, stdout=subprocess.DEVNULL,
+        )
+        out = json.loads((tmp / "out.json").read_text())
+    seconds = out["duration_us"] / 1e6
+    errors = sum(out["errors"].values())
+    return {
+        "requests": out["requests"],
+        "errors": errors,
+        "per_second": round((out["requests"] - errors) / seconds, 1),
+        "p50_ms": out["latency_us"]["p50"] / 1000,
+        "p99_ms": out["latency_us"]["p99"] / 1000,
+    }
+
+
+def pgbench_scripts(statements, tmp):
+    """pgbench scripts for captured statements: one script per statement, its
+    binds passed as -D variables so that -M prepared sends them as parameters,
+    exactly as Chronik does."""
+    args = []
+    for n, stmt in enumerate(statements):
+        if any(p is None for p in stmt["params"]):
+            raise ValueError("NULL bind values cannot be passed to pgbench")
+        sql = re.sub(r"\$(\d+)", lambda m: f":s{n}p{m.group(1)}", stmt["sql"])
+        script = tmp / f"s{n}.sql"
+        script.write_text(sql + ";\n")
+        args += ["-f", f"{script}@1"]
+        for i, value in enumerate(stmt["params"], start=1):
+            args += ["-D", f"s{n}p{i}={value}"]
+    return args
+
+
+def pgbench(statements, duration, connections=CONNECTIONS):
+    """Runs pgbench -M prepared over `statements` for WARMUP + `duration`
+    seconds and measures the last `duration` from its per-transaction log.
+    Each pgbench run opens new connections, which prepare (and for their
+    first five executions plan) every script anew; Chronik's pooled
+    connections have long done that, so the warm-up is not counted."""
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        tmp = Path(tmp)
+        args = pgbench_scripts(statements, tmp)
+        result = subprocess.run(
+            ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", str(THREADS),
+             "-T", str(WARMUP + duration), "-l", "--log-prefix", str(tmp / "log"), *args, DATABASE_URL],
+            check=True, capture_output=True, text=True,
+            env=dict(ENV, PGOPTIONS=f"-c plan_cache_mode={plan_cache_mode(statements)}"),
+        )
+        done = []  # (completion time in µs since the epoch, latency in µs)
+        for log_file in tmp.glob("log*"):
+            for line in log_file.read_text().splitlines():
+                fields = line.split()
+                done.append((int(fields[4]) * 1_000_000 + int(fields[5]), int(fields[2])))
+    failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
+    end = max(t for t, _ in done)
+    start = end - duration * 1_000_000
+    latencies = sorted(latency for t, latency in done if t > start)
+    return {
+        "requests": len(latencies),
+        "errors": int(failed.group(1)) if failed else 0,
+        "per_second": round(len(latencies) / duration, 1),
+        "p50_ms": percentile(latencies, 50) / 1000,
+        "p99_ms": percentile(latencies, 99) / 1000,
+    }
+
+
+def plan_cache_mode(statements):
+    """Chronik reuses some statements' prepared plans and plans others for
+    each execution's values (`cached` in bench-sql's output); pgbench plans
+    alike."""
+    return "auto" if all(s["cached"] for s in statements) else "force_custom_plan"
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def capture(target):
+    """The SQL and binds Chronik sends for `target` (see src/bench_sql.rs)."""
+    out = subprocess.run([CHRONIK, "bench-sql", target], capture_output=True, text=True,
+                         env=dict(ENV, DATABASE_URL=DATABASE_URL))
+    if out.returncode != 0:
+        raise NotAvailable(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "bench-sql failed")
+    return json.loads(out.stdout)
+
+
+def explain(statement):
+    """EXPLAIN (ANALYZE, BUFFERS) of a captured statement, prepared the way
+    pgbench prepares it (parameters typed by Postgres from their context)."""
+    literals = ", ".join("'" + p.replace("'", "''") + "'" for p in statement["params"])
+    execute = f"EXECUTE bench({literals})" if literals else "EXECUTE bench"
+    sql = f"PREPARE bench AS {statement['sql']};\nEXPLAIN (ANALYZE, BUFFERS) {execute};"
+    out = subprocess.run(["psql", DATABASE_URL, "-XAtq", "-v", "ON_ERROR_STOP=1"], input=sql,
+                         check=True, capture_output=True, text=True).stdout
+    return out.rstrip("\n")
+
+
+def summarize(runs):
+    """Median over rounds of each measure."""
+    return {key: round(statistics.median(r[key] for r in runs), 3)
+            for key in ("per_second", "p50_ms", "p99_ms")} | {
+        "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+
+
+def compare(targets, reference=True):
+    """The API over `targets` and pgbench over the same statements, alternating."""
+    check_targets(targets)
+    statements = [capture(t) for t in targets] if reference else None
+    wrk(targets, WARMUP)
+    api_runs, ref_runs = [], []
+    for r in range(ROUNDS):
+        api_runs.append(wrk(targets, DURATION))
+        log(f"round {r + 1} api: {api_runs[-1]}")
+        if reference:
+            ref_runs.append(pgbench(statements, DURATION))
+            log(f"round {r + 1} pgbench: {ref_runs[-1]}")
+    result = {"api": summarize(api_runs), "api_rounds": api_runs}
+    if reference:
+        result["sql"] = statements[0]
+        result["explain"] = explain(statements[0])
+    if reference:
+        result["reference"] = summarize(ref_runs) | {"plan_cache_mode": plan_cache_mode(statements)}
+        result["reference_rounds"] = ref_runs
+        result["ratio"] = round(result["api"]["per_second"] / result["reference"]["per_second"], 3)
+    return result
+
+
+def check_targets(targets):
+    """Every target must answer 200 before it is measured; a 400 naming an
+    unknown parameter, or a 404/405 for the path, means the feature is missing."""
+    for target in targets[:3]:
+        status, body = http("GET", target)
+        if status == 200:
+            continue
+        text = body.decode(errors="replace")
+        if status in (404, 405) or (status == 400 and "unknown parameter" in text):
+            raise NotAvailable(f"GET {target} answered {status}: {text[:200]}")
+        raise RuntimeError(f"GET {target} answered {status}: {text[:500]}")
+
+
+# --- request targets ----------------------------------------------------------
+
+def random_windows(start, end, days=30):
+    span = (end - start).days - days
+    out = []
+    for _ in range(TARGETS):
+        first = start + dt.timedelta(days=rng.randrange(span))
+        out.append((first, first + dt.timedelta(days=days - 1)))
+    return out
+
+
+def timeline_targets(start=STORE_START, end=STORE_END, extra=""):
+    # `to` is inclusive to the end of its day: the window is 30 whole days.
+    return [f"/v1/events?from={a}&to={b}&limit=100{extra}" for a, b in random_windows(start, end)]
+
+
+# --- scenarios -----------------------------------------------------------------
+
+def scenario_timeline():
+    result = compare(timeline_targets())
+    result["target"] = "ratio >= 0.8 and p99 <= 25 ms"
+    result["met"] = result["ratio"] >= 0.8 and result["api"]["p99_ms"] <= 25
+    return result
+
+
+def scenario_by_id():
+    ids = [row[0] for row in psql(
+        f"SELECT id FROM events WHERE deleted_at IS NULL ORDER BY md5(id::text) LIMIT {TARGETS}")]
+    result = compare([f"/v1/events/{i}" for i in ids])
+    result["target"] = "ratio >= 0.8"
+    result["met"] = result["ratio"] >= 0.8
+    return result
+
+
+def scenario_deep_paging():
+    """The first page and the 1,000th (reached by following next_cursor) of
+    the whole store in time order, 100 events a page."""
+    target = "/v1/events?limit=100"
+    first = target
+    for page in range(1, 1000):
+        status, body = http("GET", target)
+        if status != 200:
+            raise RuntimeError(f"GET {target} answered {status}")
+        cursor = json.loads(body)["next_cursor"]
+        if cursor is None:
+            raise RuntimeError(f"the store has only {page} pages of 100 events; deep paging needs 1,000")
+        target = f"/v1/events?limit=100&cursor={cursor}"
+    first_page = compare([first])
+    deep_page = compare([target])
+    ratio = round(deep_page["api"]["p50_ms"] / first_page["api"]["p50_ms"], 3)
+    return {"first_page": first_page, "page_1000": deep_page, "api": deep_page["api"],
+            "reference": deep_page["reference"], "ratio": deep_page["ratio"],
+            "sql": deep_page["sql"], "explain": deep_page["explain"],
+            "latency_vs_first_page": ratio,
+            "target": "page 1000 p50 <= 1.5 x first page p50", "met": ratio <= 1.5}
+
+
+def scenario_filtered():
+    rows = psql(
+        "SELECT event_type, country_code, tags[1] FROM events TABLESAMPLE SYSTEM (5) REPEATABLE (7) "
+        f"WHERE deleted_at IS NULL AND country_code IS NOT NULL ORDER BY md5(id::text) LIMIT {TARGETS}")
+    targets = [f"/v1/events?type={t}&country={c}&tag={g}&limit=100" for t, c, g in rows]
+    result = compare(targets)
+    result["target"] = "ratio >= 0.8"
+    result["met"] = result["ratio"] >= 0.8
+    return result
+
+
+def scenario_as_of():
+    """Windows among the events with several revisions, as known three days
+    after each window: every revision until then is a candidate. Compared with
+    the same windows in their current state."""
+    windows = random_windows(REVISED_FROM, STORE_END)
+
+    def as_of(b):
+        return f"{b + dt.timedelta(days=3)}T00:00:00Z"
+
+    historic = [f"/v1/events?from={a}&to={b}&limit=100&as_of={as_of(b)}" for a, b in windows]
+    current = [f"/v1/events?from={a}&to={b}&limit=100" for a, b in windows]
+    check_targets(historic)
+    try:
+        capture(historic[0])
+        result = compare(historic)
+    except NotAvailable as reason:
+        # The endpoint serves as_of, but bench-sql cannot capture its SQL.
+        log(f"no pgbench reference for as_of: {reason}")
+        result = compare(historic, reference=False)
+    result["current_state"] = compare(current, reference=False)["api"]
+    result["latency_vs_current"] = round(result["api"]["p50_ms"] / result["current_state"]["p50_ms"], 3)
+    result["target"] = "p50 <= 2 x the current-state page"
+    result["met"] = result["latency_vs_current"] <= 2
+    return result
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def scenario_export():
+    """GET /v1/events?format=ndjson, every event, read as fast as the client can;
+    the server's resident memory is sampled every 20 ms."""
+    baseline = rss_kib(SERVER_PID)
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kib(SERVER_PID))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    lines = size = 0
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(BASE + "/v1/events?format=ndjson", timeout=600) as resp:
+            while chunk := resp.read(1 << 20):
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+    finally:
+        elapsed = time.monotonic() - started
+        done.set()
+        sampler.join()
+    expected = int(psql("SELECT count(*) FROM events WHERE deleted_at IS NULL")[0][0])
+    # How long Postgres alone takes for the statement the export's cursor reads.
+    statement = capture("/v1/events?format=ndjson")
+    plan = explain(statement)
+    sql_ms = float(re.search(r"Execution Time: ([\d.]+) ms", plan).group(1))
+    if lines != expected:
+        raise RuntimeError(f"the export had {lines} lines, the store {expected} events")
+    per_second = round(lines / elapsed, 1)
+    growth_mb = round((peak[0] - baseline) / 1024, 1)
+    return {"events": lines, "bytes": size, "seconds": round(elapsed, 2),
+            "api": {"per_second": per_second}, "server_rss_baseline_mb": round(baseline / 1024, 1),
+            "sql": statement, "explain": plan,
+            "postgres_alone": {"seconds": round(sql_ms / 1000, 2),
+                               "per_second": round(expected / (sql_ms / 1000), 1)},
+            "server_rss_growth_mb": growth_mb,
+            "target": ">= 200,000 events/s, server memory growth <= 50 MB",
+            "met": per_second >= 200_000 and growth_mb <= 50}
+
+
+def event_input(n, actors):
+    """An event as a client would POST it (src/models/event.rs EventInput)."""
+    day = STORE_START + dt.timedelta(days=n % 3650)
+    return {
+        "external_id": f"import-{n}",
+        "title": f"Imported protest {n}",
+        "summary": "Several hundred people gathered in the main square, organizers said.",
+        "language": "en",
+        "type": ["protest", "armed_clash", "arrest", "official_statement"][n % 4],
+        "occurred_start": f"{day}T{n % 24:02d}:00:00Z",
+        "precision": "hour",
+        "location": {"name": "Almaty", "country_code": "KZ", "lat": 43.2389, "lon": 76.8897},
+        "actors": [{"name": actors[n % len(actors)], "role": "organizer"}],
+        "casualties": [{"kind": "injured", "party": "protesters", "min": n % 7, "max": None,
+                        "status": "claimed"}] if n % 3 == 0 else [],
+        "sources": [{"url": f"https://import.example.org/articles/{n // 5}", "via": ["AFP"]}],
+        "tags": ["import", ["election", "strike", "students"][n % 3]],
+    }
+
+
+def scenario_import():
+    """POST /v1/import of BENCH_IMPORT_EVENTS events as one NDJSON body, into
+    an empty store."""
+    actors = [f"Import Actor {i}" for i in range(200)]
+    body = "".join(json.dumps(event_input(n, actors)) + "\n" for n in range(IMPORT_EVENTS)).encode()
+    headers = {"Authorization": f"Bearer {IMPORT_TOKEN}", "Content-Type": "application/x-ndjson"}
+    started = time.monotonic()
+    status, answer = http("POST", "/v1/import", body, headers, base=IMPORT_BASE)
+    elapsed = time.monotonic() - started
+    if status in (404, 405):
+        raise NotAvailable(f"POST /v1/import answered {status}")
+    if status >= 300:
+        raise RuntimeError(f"POST /v1/import answered {status}: {answer[:500].decode(errors='replace')}")
+    stored = int(psql("SELECT count(*) FROM events", url=IMPORT_DB_URL)[0][0])
+    if stored != IMPORT_EVENTS:
+        raise RuntimeError(f"imported {IMPORT_EVENTS} events, the store has {stored}")
+    per_second = round(IMPORT_EVENTS / elapsed, 1)
+    return {"events": IMPORT_EVENTS, "bytes": len(body), "seconds": round(elapsed, 2),
+            "api": {"per_second": per_second}, "target": ">= 50,000 events/s into an empty store",
+            "met": per_second >= 50_000}
+
+
+def scenario_post():
+    """POST /v1/events, one event per request (each with its revision), with a
+    source URL unique to the request and actors already in the store."""
+    names = [row[0] for row in psql("SELECT name FROM actors ORDER BY name_key LIMIT 50")]
+    event = event_input(0, names)
+    event.pop("external_id")
+    event["sources"] = [{"url": "https://post.example.org/articles/{{n}}", "via": ["AFP"]}]
+    event["title"] = "Posted event {{n}}"
+    body = json.dumps(event)
+    wrk(["/v1/events"], WARMUP, body=body, token=TOKEN)
+    runs = [wrk(["/v1/events"], DURATION, body=body, token=TOKEN) for _ in range(ROUNDS)]
+    for run in runs:
+        log(f"post: {run}")
+    api = summarize(runs)
+    return {"api": api, "api_rounds": runs, "target": ">= 2,000 events/s",
+            "met": api["per_second"] >= 2000 and api["errors"] == 0}
+
+
+SCENARIOS = [
+    ("timeline", "timeline page: 100 events, random 30-day window", scenario_timeline),
+    ("by_id", "single event by id", scenario_by_id),
+    ("deep_paging", "deep paging: page 1,000 via cursor", scenario_deep_paging),
+    ("filtered", "filtered page (type + country + tag)", scenario_filtered),
+    ("as_of", "as_of timeline page, 5 revisions per event", scenario_as_of),
+    ("export", "NDJSON export of all events", scenario_export),
+    ("import", "bulk import into an empty store", scenario_import),
+    ("post", "single-event POST (with its revision)", scenario_post),
+]
+TARGET_TEXT = {
+    "timeline": "≥ 0.8 × pgbench, p99 ≤ 25 ms",
+    "by_id": "≥ 0.8 × pgbench",
+    "deep_paging": "p50 ≤ 1.5 × first page",
+    "filtered": "≥ 0.8 × pgbench",
+    "as_of": "p50 ≤ 2 × current-state page",
+    "export": "≥ 200,000 events/s, ≤ 50 MB growth",
+    "import": "≥ 50,000 events/s",
+    "post": "≥ 2,000 events/s",
+}
+
+
+# --- the record -----------------------------------------------------------------
+
+def command_version(*cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kib / 1024 / 1024, 1),
+            "kernel": platform.release(), "load_average_at_start": list(os.getloadavg())}
+
+
+def versions():
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                         cwd=ROOT).stdout.strip()
+    return {
+        "chronik": command_version(CHRONIK, "--version"),
+        "git": git,
+        "postgres": psql("SELECT version()")[0][0],
+        "pgbench": command_version("pgbench", "--version"),
+        "wrk": command_version("wrk", "-v"),
+        "rustc": command_version("rustc", "--version"),
+        "python": platform.python_version(),
+    }
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def table(results):
+    lines = ["| scenario | Chronik | pgbench | ratio | p50 ms | p99 ms | target | met |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for key, title, _ in SCENARIOS:
+        r = results[key]
+        if "not_available" in r:
+            lines.append(f"| {title} | not available | | | | | {TARGET_TEXT[key]} | – |")
+            continue
+        if "error" in r:
+            lines.append(f"| {title} | failed: {r['error'][:80]} | | | | | {TARGET_TEXT[key]} | no |")
+            continue
+        api, ref = r["api"], r.get("reference")
+        unit = "events/s" if key in ("export", "import", "post") else "req/s"
+        note = ""
+        if key == "deep_paging":
+            note = f" ({r['latency_vs_first_page']} × page 1)"
+        elif key == "as_of":
+            note = f" ({r['latency_vs_current']} × current)"
+        elif key == "export":
+            note = f" (+{r['server_rss_growth_mb']} MB)"
+        lines.append(
+            f"| {title} | {fmt(api['per_second'])} {unit}{note} | "
+            f"{fmt(ref['per_second']) + ' tx/s' if ref else '–'} | {r.get('ratio', '–') if ref else '–'} | "
+            f"{fmt(api.get('p50_ms'), 2)} | {fmt(api.get('p99_ms'), 2)} | {TARGET_TEXT[key]} | "
+            f"{'yes' if r['met'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def main():
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.timezone.utc)
+    record = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": {"events": EVENTS, "duration_s": DURATION, "rounds": ROUNDS,
+                     "connections": CONNECTIONS, "wrk_threads": THREADS, "import_events": IMPORT_EVENTS,
+                     "targets_per_scenario": TARGETS,
+                     "postgres": dict(psql("SELECT name, setting || coalesce(unit, '') FROM pg_settings "
+                                           "WHERE name IN ('shared_buffers', 'work_mem', 'max_connections', "
+                                           "'effective_cache_size', 'jit')")),
+                     "server": {k: v for k, v in ENV.items() if k.startswith("CHRONIK_")
+                                and "TOKEN_FILE" not in k}},
+        "store": {"events": int(psql("SELECT count(*) FROM events")[0][0]),
+                  "revisions": int(psql("SELECT count(*) FROM event_revisions")[0][0]),
+                  "database_size": psql("SELECT pg_size_pretty(pg_database_size(current_database()))")[0][0],
+                  "load_seconds": float((WORK / "load-seconds").read_text())
+                  if (WORK / "load-seconds").exists() else None},
+        "scenarios": {},
+    }
+    only = set(filter(None, ENV.get("BENCH_ONLY", "").split(",")))
+    for key, title, run in SCENARIOS:
+        if only and key not in only:
+            record["scenarios"][key] = {"not_available": "skipped (BENCH_ONLY)"}
+            continue
+        log(f"-- {title}")
+        try:
+            record["scenarios"][key] = run()
+        except NotAvailable as reason:
+            log(f"not available: {reason}")
+            record["scenarios"][key] = {"not_available": str(reason)}
+        except (RuntimeError, subprocess.CalledProcessError, ValueError) as err:
+            log(f"failed: {err}")
+            record["scenarios"][key] = {"error": str(err)}
+    record["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    record["table"] = table(record["scenarios"])
+    out = ROOT / "bench" / "results" / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{EVENTS}.json"
+    out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    explains = [f"### {title}\n\n```sql\n{r['sql']['sql']}\n-- binds: {r['sql']['params']}\n```\n\n```\n{r['explain']}\n```\n"
+                for key, title, _ in SCENARIOS for r in [record["scenarios"][key]] if "explain" in r]
+    if explains:
+        out.with_suffix(".explain.md").write_text("\n".join(explains))
+    print(record["table"])
+    print(f"\nmachine: {record['machine']['cores']} cores, {record['machine']['memory_gib']} GiB; "
+          f"store: {record['store']['events']:,} events, {record['store']['revisions']:,} revisions")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
