@@ -721,17 +721,9 @@ pub async fn delete(
 ) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
-                lock_live(conn, id, expected_version).await?;
-                diesel::sql_query(
-                    "UPDATE events SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = $1",
-                )
-                .bind::<SqlUuid, _>(id.0)
-                .execute(conn)
-                .await?;
-                let event = get(conn, id).await?;
-                append_revision(conn, &event, ChangeKind::Deleted, &[], meta).await?;
-                Ok(event)
-            })
+            lock_live(conn, id, expected_version).await?;
+            set_deleted(conn, id, true, meta).await
+        })
         .await;
     finish(result)
 }
@@ -813,18 +805,35 @@ pub async fn restore(
                 .into());
             }
             check_version(expected_version, &locked)?;
-            diesel::sql_query(
-                "UPDATE events SET deleted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1",
-            )
-            .bind::<SqlUuid, _>(id.0)
-            .execute(conn)
-            .await?;
-            let event = get(conn, id).await?;
-            append_revision(conn, &event, ChangeKind::Restored, &[], meta).await?;
-            Ok(event)
+            set_deleted(conn, id, false, meta).await
         })
         .await;
     finish(result)
+}
+
+/// Deletes (soft) or restores the locked event, as a new version with its revision.
+async fn set_deleted(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+    deleted: bool,
+    meta: &ChangeMeta,
+) -> Result<Event, TxError> {
+    diesel::sql_query(
+        "UPDATE events SET deleted_at = CASE WHEN $2 THEN now() END, version = version + 1, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id.0)
+    .bind::<diesel::sql_types::Bool, _>(deleted)
+    .execute(conn)
+    .await?;
+    let event = get(conn, id).await?;
+    let kind = if deleted {
+        ChangeKind::Deleted
+    } else {
+        ChangeKind::Restored
+    };
+    append_revision(conn, &event, kind, &[], meta).await?;
+    Ok(event)
 }
 
 pub fn not_found(id: EventId) -> ApiError {
