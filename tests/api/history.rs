@@ -506,6 +506,45 @@ async fn as_of_pages_through_every_event_exactly_once() {
 }
 
 #[tokio::test]
+async fn as_of_searches_the_words_known_then_ranked_and_paged() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for title in [
+        "Almaty police report",
+        "Police in Almaty, police say",
+        "Curfew",
+    ] {
+        let body = with(
+            event(title, "2022-01-05T12:00:00Z"),
+            json!({"language": "en"}),
+        );
+        let created = post_known_at(&app, &body, FIRST_REPORT).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    // Later, the curfew report mentions the police too; then it did not.
+    let curfew = format!("/v1/events/{}", ids[2]);
+    let reply = patch_known_at(
+        &app,
+        &curfew,
+        &json!({"title": "Curfew, police say"}),
+        CORRECTION,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let then = "as_of=2022-01-06T08:00:00Z&q=police&sort=relevance&limit=1";
+    let found = app.all_ids(&format!("/v1/events?{then}")).await;
+    assert_eq!(
+        found,
+        [ids[1].clone(), ids[0].clone()],
+        "best match first, the curfew not yet"
+    );
+    let later = app
+        .all_ids("/v1/events?as_of=2022-01-06T10:00:00Z&q=police&sort=relevance&limit=1")
+        .await;
+    assert_eq!(later.len(), 3);
+}
+
+#[tokio::test]
 async fn as_of_reads_a_timelines_membership_as_it_was() {
     let app = spawn_app().await;
     app.create_timeline("unrest").await;
