@@ -192,10 +192,11 @@ FROM g CROSS JOIN LATERAL generate_series(0, g.n_actors - 1) k
 JOIN actor_list a ON a.n = (g.actor_a + k * 7) % (SELECT count(*) FROM actor_list)
 ORDER BY g.start, k;
 
-INSERT INTO event_sources (event_id, position, source_id, via, quote)
+INSERT INTO event_sources (event_id, position, source_id, via, quote, title, publisher, published_at)
 SELECT g.id, k, s.id,
        CASE WHEN g.i % 3 = 0 THEN ARRAY[(SELECT list[1 + g.i % 8] FROM vocab WHERE name = 'agencies')] ELSE '{}' END,
-       CASE WHEN k = 0 AND g.i % 2 = 0 THEN 'Officials said the situation was under control.' END
+       CASE WHEN k = 0 AND g.i % 2 = 0 THEN 'Officials said the situation was under control.' END,
+       s.title, s.publisher, s.published_at
 FROM g CROSS JOIN LATERAL generate_series(0, g.n_sources - 1) k
 JOIN source_list s ON s.n = (g.source_a + k * 13) % (SELECT count(*) FROM source_list)
 ORDER BY g.start, k;
@@ -215,8 +216,8 @@ FROM event_actors ea JOIN actors a ON a.id = ea.actor_id
 GROUP BY ea.event_id;
 CREATE TEMP TABLE sources_json AS
 SELECT es.event_id AS id,
-       jsonb_agg(jsonb_build_object('url', s.url, 'title', s.title, 'publisher', s.publisher,
-           'published_at', pg_temp.rfc3339(s.published_at), 'via', to_jsonb(es.via), 'quote', es.quote)
+       jsonb_agg(jsonb_build_object('url', s.url, 'title', es.title, 'publisher', es.publisher,
+           'published_at', pg_temp.rfc3339(es.published_at), 'via', to_jsonb(es.via), 'quote', es.quote)
            ORDER BY es.position) AS sources
 FROM event_sources es JOIN sources s ON s.id = es.source_id
 GROUP BY es.event_id;

@@ -24,8 +24,8 @@ SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occu
        e.tags, e.version, e.created_at, e.updated_at, \
        COALESCE((SELECT jsonb_agg(jsonb_build_object('name', a.name, 'role', ea.role) ORDER BY ea.position) \
                  FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), '[]') AS actors, \
-       COALESCE((SELECT jsonb_agg(jsonb_build_object('url', s.url, 'title', s.title, 'publisher', s.publisher, \
-                                  'published_at', s.published_at, 'via', es.via, 'quote', es.quote) ORDER BY es.position) \
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('url', s.url, 'title', es.title, 'publisher', es.publisher, \
+                                  'published_at', es.published_at, 'via', es.via, 'quote', es.quote) ORDER BY es.position) \
                  FROM event_sources es JOIN sources s ON s.id = es.source_id WHERE es.event_id = e.id), '[]') AS sources, \
        ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
              WHERE et.event_id = e.id ORDER BY t.slug) AS timelines \

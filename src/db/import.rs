@@ -252,25 +252,12 @@ pub async fn existing(
 }
 
 /// What the shared rows a batch cites hold after it was written: actors
-/// are one row per name (any casing; the first writer's casing is kept) and
-/// sources one per URL (metadata merged), so an event shows them as stored.
+/// are one row per name (any casing; the first writer's casing is kept), so
+/// an event shows them as stored. (Citations keep their own metadata.)
 #[derive(Debug, Default)]
 pub struct Shared {
     /// Stored actor name by the name an input used.
     actors: HashMap<String, String>,
-    sources: HashMap<String, SourceRow>,
-}
-
-#[derive(Debug, QueryableByName)]
-struct SourceRow {
-    #[diesel(sql_type = Text)]
-    url: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    title: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    publisher: Option<String>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    published_at: Option<DateTime<Utc>>,
 }
 
 #[derive(QueryableByName)]
@@ -310,14 +297,9 @@ impl Shared {
         let sources = input
             .sources
             .iter()
-            .map(|s| match self.sources.get(s.url.as_str()) {
-                Some(row) => Source {
-                    title: row.title.clone(),
-                    publisher: row.publisher.clone(),
-                    published_at: row.published_at,
-                    ..s.clone()
-                },
-                None => s.clone(),
+            .map(|s| Source {
+                published_at: s.published_at.map(stored),
+                ..s.clone()
             })
             .collect();
         let mut timelines = input.timelines.clone();
@@ -381,9 +363,9 @@ pub async fn write_children(
     rows: &[Row<'_>],
 ) -> Result<Shared, ApiError> {
     let actors = write_actors(conn, rows).await?;
-    let sources = write_sources(conn, rows).await?;
+    write_sources(conn, rows).await?;
     write_memberships(conn, rows).await?;
-    Ok(Shared { actors, sources })
+    Ok(Shared { actors })
 }
 
 async fn write_actors(
@@ -439,12 +421,12 @@ async fn write_actors(
     Ok(stored.into_iter().map(|r| (r.given, r.stored)).collect())
 }
 
-async fn write_sources(
-    conn: &mut AsyncPgConnection,
-    rows: &[Row<'_>],
-) -> Result<HashMap<String, SourceRow>, ApiError> {
+/// Each citation keeps the metadata it was written with; the shared source
+/// row only deduplicates the URL (see the citation_metadata migration).
+async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<(), ApiError> {
     let (mut event_ids, mut positions, mut urls, mut via, mut quotes) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut titles, mut publishers, mut published) = (vec![], vec![], vec![]);
     for (id, input) in rows {
         for (position, source) in input.sources.iter().enumerate() {
             event_ids.push(id.0);
@@ -452,16 +434,21 @@ async fn write_sources(
             urls.push(source.url.to_string());
             via.push(serde_json::Value::from(source.via.clone()));
             quotes.push(source.quote.clone());
+            titles.push(source.title.clone());
+            publishers.push(source.publisher.clone());
+            published.push(source.published_at);
         }
     }
     if urls.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(());
     }
-    let stored = upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
+    upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
     diesel::sql_query(
-        "INSERT INTO event_sources (event_id, position, source_id, via, quote) \
-         SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote \
-         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::jsonb[], $5::text[]) AS t(event_id, position, url, via, quote) \
+        "INSERT INTO event_sources (event_id, position, source_id, via, quote, title, publisher, published_at) \
+         SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote, \
+             t.title, t.publisher, t.published_at \
+         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) \
+             AS t(event_id, position, url, via, quote, title, publisher, published_at) \
          JOIN sources s ON s.url = t.url",
     )
     .bind::<Array<SqlUuid>, _>(event_ids)
@@ -469,18 +456,21 @@ async fn write_sources(
     .bind::<Array<Text>, _>(urls)
     .bind::<Array<Jsonb>, _>(via)
     .bind::<Array<Nullable<Text>>, _>(quotes)
+    .bind::<Array<Nullable<Text>>, _>(titles)
+    .bind::<Array<Nullable<Text>>, _>(publishers)
+    .bind::<Array<Nullable<Timestamptz>>, _>(published)
     .execute(conn)
     .await?;
-    Ok(stored.into_iter().map(|r| (r.url.clone(), r)).collect())
+    Ok(())
 }
 
-/// Sources are shared by URL; newer non-empty metadata fills in or replaces
-/// older (within a batch, the last citation of a URL is the newest).
-/// Returns the sources as stored.
+/// One source row per URL, a catalogue of the URLs cited: newer non-empty
+/// metadata fills in or replaces older (within a batch, the last citation of
+/// a URL is the newest). Events read their citations' own metadata.
 async fn upsert_sources<'a>(
     conn: &mut AsyncPgConnection,
     sources: impl Iterator<Item = &'a Source>,
-) -> Result<Vec<SourceRow>, ApiError> {
+) -> Result<(), ApiError> {
     let mut by_url = BTreeMap::new();
     for source in sources {
         by_url.insert(source.url.to_string(), source);
@@ -490,8 +480,7 @@ async fn upsert_sources<'a>(
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
          ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
              publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
-             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now() \
-         RETURNING url, title, publisher, published_at",
+             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
     )
     .bind::<Array<SqlUuid>, _>(by_url.keys().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
@@ -503,9 +492,9 @@ async fn upsert_sources<'a>(
             .map(|s| s.published_at)
             .collect::<Vec<Option<DateTime<Utc>>>>(),
     )
-    .load(conn)
-    .await
-    .map_err(Into::into)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Makes each event's timelines exactly those its input lists; memberships

@@ -152,7 +152,8 @@ fn unknown_party() -> String {
     "quote": "Dutzende Angreifer seien \"eliminiert\" worden."
 }))]
 pub struct Source {
-    /// Identifies the source: citations with the same URL share one source record.
+    /// Identifies the source: citations with the same URL share one source record, while each
+    /// citation keeps the title, publisher and date it was written with.
     pub url: SourceUrl,
     #[serde(default)]
     pub title: Option<String>,

@@ -247,7 +247,7 @@ async fn duplicate_external_id_is_409_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn actors_match_case_insensitively_and_sources_dedupe_by_url() {
+async fn actors_match_case_insensitively_and_sources_dedupe_by_url_keeping_each_citation() {
     let app = spawn_app().await;
     let a = app
         .create_event(&with(
@@ -266,7 +266,36 @@ async fn actors_match_case_insensitively_and_sources_dedupe_by_url() {
         .get(&format!("/v1/events/{}", a["id"].as_str().unwrap()))
         .await;
     assert_eq!(a.body["actors"][0]["name"], "TASS");
-    assert_eq!(a.body["sources"][0]["title"], "New");
+    // Another event's citation of the URL does not rewrite this one's: it
+    // reads as its own version (and ETag, and latest revision) say.
+    assert_eq!(a.body["sources"][0]["title"], "Old");
+    assert_eq!(a.body["version"], 1);
+    let latest = app
+        .get(&format!(
+            "/v1/events/{}/revisions/1",
+            a.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(latest.body["event"], a.body);
+}
+
+#[tokio::test]
+async fn an_unchanged_event_keeps_its_etag_when_another_cites_its_source_anew() {
+    let app = spawn_app().await;
+    let cited = json!({"sources": [{"url": "https://example.org/x", "title": "Old"}]});
+    let a = app
+        .create_event(&with(event("a", "2022-01-05T00:00:00Z"), cited))
+        .await;
+    let path = format!("/v1/events/{}", a["id"].as_str().unwrap());
+    let before = app.get(&path).await;
+    app.create_event(&with(
+        event("b", "2022-01-06T00:00:00Z"),
+        json!({"sources": [{"url": "https://example.org/x", "title": "New", "publisher": "P"}]}),
+    ))
+    .await;
+    let after = app.get(&path).await;
+    assert_eq!(after.header("etag"), before.header("etag"));
+    assert_eq!(after.body, before.body, "same ETag, same representation");
 }
 
 #[tokio::test]

@@ -1,0 +1,1 @@
+ALTER TABLE event_sources DROP COLUMN published_at, DROP COLUMN publisher, DROP COLUMN title;
