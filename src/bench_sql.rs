@@ -65,7 +65,7 @@ fn build(q: &mut SqlBuilder, target: &str) -> anyhow::Result<()> {
         ),
         ["v1", "events", id] => {
             let id = parse_event_id(id).map_err(|e| anyhow::anyhow!("{e}"))?;
-            events::push_find(q, id, false);
+            events::push_find(q, id);
             return Ok(());
         }
         _ => anyhow::bail!(

@@ -16,8 +16,8 @@ use crate::models::event::{Event, EventInput, Location};
 use crate::models::revision::ChangeKind;
 use crate::models::values::{BBox, EventId, SearchText, TimelineSlug};
 
-/// Selects complete events; children are aggregated per row so that a page
-/// of events costs one query, not one per event.
+/// Selects complete events from their rows, children aggregated per row:
+/// how a write reads back what it wrote (and what its revision keeps).
 const SELECT_EVENTS: &str = "\
 SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occurred_start, e.occurred_end, \
        e.precision, e.timezone, e.location_name, e.admin1, e.country_code, e.lat, e.lon, e.casualties, e.status, \
@@ -30,13 +30,6 @@ SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occu
        ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id \
              WHERE et.event_id = e.id ORDER BY t.slug) AS timelines \
 FROM events e";
-
-/// `SELECT_EVENTS` up to its FROM clause, for queries that select more.
-fn event_columns() -> &'static str {
-    SELECT_EVENTS
-        .strip_suffix(" FROM events e")
-        .unwrap_or(SELECT_EVENTS)
-}
 
 #[derive(QueryableByName)]
 struct EventRow {
@@ -142,37 +135,49 @@ fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result
     serde_json::from_value(value).map_err(ApiError::internal)
 }
 
-/// Loads one event, or `None` if it does not exist (or is deleted, unless `include_deleted`).
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    id: EventId,
-    include_deleted: bool,
-) -> Result<Option<Event>, ApiError> {
+/// The current state of an event as reads serve it: its latest revision's
+/// snapshot. Every write stores that snapshot in the transaction that makes
+/// the version (and the tests hold row and snapshot equal), so a read is one
+/// primary-key probe instead of aggregating actors, sources and timelines
+/// per event (bench/README.md: a sixth of the timeline page's cost).
+const CURRENT_SNAPSHOT: &str = "(SELECT r.snapshot FROM event_revisions r \
+     WHERE r.event_id = e.id AND r.version = e.version) AS snapshot";
+
+/// Loads one live event, or `None` if it does not exist or is deleted.
+pub async fn find(conn: &mut AsyncPgConnection, id: EventId) -> Result<Option<Event>, ApiError> {
     let mut q = SqlBuilder::new("");
-    push_find(&mut q, id, include_deleted);
-    let rows: Vec<EventRow> = q.build().load(conn).await?;
+    push_find(&mut q, id);
+    let rows: Vec<SnapshotRow> = q.build().load(conn).await?;
     rows.into_iter()
         .next()
-        .map(EventRow::into_event)
+        .map(|row| from_json(row.snapshot))
         .transpose()
 }
 
 /// The statement `find` sends.
-pub fn push_find(q: &mut SqlBuilder, id: EventId, include_deleted: bool) {
-    q.sql(SELECT_EVENTS)
-        .sql(" WHERE e.id = ")
-        .bind::<SqlUuid, _>(id.0);
-    if !include_deleted {
-        q.sql(" AND e.deleted_at IS NULL");
-    }
+pub fn push_find(q: &mut SqlBuilder, id: EventId) {
+    q.sql("SELECT e.id, ")
+        .sql(CURRENT_SNAPSHOT)
+        .sql(", NULL::real AS rank FROM events e WHERE e.id = ")
+        .bind::<SqlUuid, _>(id.0)
+        .sql(" AND e.deleted_at IS NULL");
 }
 
+/// Reads an event back from its rows inside the transaction that wrote it,
+/// before its revision exists: what that revision's snapshot will hold.
 async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiError> {
-    find(conn, id, true).await?.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "event {id} vanished inside its transaction"
-        ))
-    })
+    let mut q = SqlBuilder::new(SELECT_EVENTS);
+    q.sql(" WHERE e.id = ").bind::<SqlUuid, _>(id.0);
+    let rows: Vec<EventRow> = q.build().load(conn).await?;
+    rows.into_iter()
+        .next()
+        .map(EventRow::into_event)
+        .transpose()?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "event {id} vanished inside its transaction"
+            ))
+        })
 }
 
 /// One page of events, and where the next page starts (`None` on the last).
@@ -180,16 +185,6 @@ async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiErro
 pub struct Page {
     pub events: Vec<Event>,
     pub next: Option<Cursor>,
-}
-
-/// A listed event with its full-text rank (when sorted by relevance).
-#[derive(QueryableByName)]
-struct ListedRow {
-    // Not `row`: the derive uses that name itself.
-    #[diesel(embed)]
-    event: EventRow,
-    #[diesel(sql_type = Nullable<Float4>)]
-    rank: Option<f32>,
 }
 
 /// Appends `SELECT <event>, rank FROM <events> e WHERE <filter> AND <after> ORDER BY <sort>`.
@@ -213,10 +208,10 @@ pub(crate) fn push_select(
     if *filter != window_only {
         q.plan_each_execution();
     }
-    q.sql(match filter.as_of {
-        None => event_columns(),
-        Some(_) => "SELECT e.snapshot",
-    });
+    match filter.as_of {
+        None => q.sql("SELECT e.id, ").sql(CURRENT_SNAPSHOT),
+        Some(_) => q.sql("SELECT e.id, e.snapshot"),
+    };
     match (&filter.q, sort) {
         (Some(text), SortOrder::Relevance) => {
             q.sql(", ");
@@ -315,7 +310,7 @@ pub async fn list(
 ) -> Result<Page, ApiError> {
     let mut q = SqlBuilder::new("");
     push_list(&mut q, filter, page);
-    let mut rows = load_listed(conn, q.build(), filter).await?;
+    let mut rows = load_listed(conn, q.build()).await?;
     let has_more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let next = match rows.last() {
@@ -331,7 +326,8 @@ pub async fn list(
     Ok(Page { events, next })
 }
 
-/// A listed event as of an instant: its revision's snapshot.
+/// A listed event: the snapshot of its current (or, with `as_of`, its then
+/// current) revision, and its full-text rank when sorted by relevance.
 #[derive(QueryableByName)]
 struct SnapshotRow {
     #[diesel(sql_type = Jsonb)]
@@ -345,19 +341,11 @@ struct SnapshotRow {
 async fn load_listed(
     conn: &mut AsyncPgConnection,
     query: super::sql::Query,
-    filter: &EventFilter,
 ) -> Result<Vec<(Event, Option<f32>)>, ApiError> {
-    if filter.as_of.is_some() {
-        let rows: Vec<SnapshotRow> = query.load(conn).await?;
-        rows.into_iter()
-            .map(|r| Ok((from_json(r.snapshot)?, r.rank)))
-            .collect()
-    } else {
-        let rows: Vec<ListedRow> = query.load(conn).await?;
-        rows.into_iter()
-            .map(|r| Ok((r.event.into_event()?, r.rank)))
-            .collect()
-    }
+    let rows: Vec<SnapshotRow> = query.load(conn).await?;
+    rows.into_iter()
+        .map(|r| Ok((from_json(r.snapshot)?, r.rank)))
+        .collect()
 }
 
 /// Why a scan ended early.
@@ -408,7 +396,7 @@ pub async fn scan(
             q.build().execute(conn).await?;
             let fetch = format!("FETCH FORWARD {SCAN_BATCH} FROM chronik_scan");
             loop {
-                let rows = load_listed(conn, SqlBuilder::new(&fetch).build(), filter).await?;
+                let rows = load_listed(conn, SqlBuilder::new(&fetch).build()).await?;
                 let last = rows.len() < SCAN_BATCH;
                 let events: Vec<Event> = rows.into_iter().map(|(event, _)| event).collect();
                 out.send_timeout(events, SCAN_SEND_TIMEOUT)

@@ -106,7 +106,7 @@ pub async fn get_event(
         .map_err(|e| ApiError::field("as_of", e))?;
     let mut conn = state.pool.get().await?;
     let event = match as_of {
-        None => db::events::find(&mut conn, id, false).await?,
+        None => db::events::find(&mut conn, id).await?,
         Some(as_of) => db::revisions::find_as_of(&mut conn, id, as_of).await?,
     };
     let event = event.ok_or_else(|| db::events::not_found(id))?;

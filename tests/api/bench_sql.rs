@@ -91,7 +91,7 @@ async fn bench_sql_prints_the_statement_for_one_event_and_rejects_what_the_api_r
     assert_eq!(statement["cached"], true);
     let found = app
         .strings(&format!(
-            "SELECT title AS value FROM ({}) e",
+            "SELECT snapshot ->> 'title' AS value FROM ({}) e",
             inline(&statement)
         ))
         .await;
@@ -107,7 +107,7 @@ async fn bench_sql_prints_the_statement_for_one_event_and_rejects_what_the_api_r
     assert!(!statement["sql"].as_str().unwrap().contains("LIMIT"));
     let all = app
         .strings(&format!(
-            "SELECT title AS value FROM ({}) e",
+            "SELECT snapshot ->> 'title' AS value FROM ({}) e",
             inline(&statement)
         ))
         .await;

@@ -445,8 +445,8 @@ impl TestApp {
             .await
     }
 
-    /// Inserts `n` events straight into the database (no history, no
-    /// children), one a minute from 2020-01-01 UTC, each with a summary of
+    /// Inserts `n` events straight into the database (with the revision of
+    /// their version, without children), one a minute from 2020-01-01 UTC, each with a summary of
     /// about `summary_len` bytes: data for tests of large exports.
     pub async fn insert_bulk_events(&self, n: i64, summary_len: i32) {
         let mut conn = self.pool.get().await.expect("connection");
@@ -463,6 +463,24 @@ impl TestApp {
         .execute(&mut conn)
         .await
         .expect("bulk insert");
+        // Every event has the revision of its version, as every write makes it.
+        diesel::sql_query(
+            "INSERT INTO event_revisions (event_id, version, kind, known_at, snapshot, deleted, occurred_start, \
+                 occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
+             SELECT e.id, 1, 'created', e.created_at, jsonb_build_object('id', e.id, 'external_id', NULL, \
+                 'title', e.title, 'summary', e.summary, 'language', e.language, 'type', e.event_type, \
+                 'occurred_start', e.occurred_start, 'occurred_end', NULL, 'precision', e.precision, 'timezone', NULL, \
+                 'location', jsonb_build_object('name', e.location_name, 'admin1', NULL, 'country_code', e.country_code, \
+                     'lat', e.lat, 'lon', e.lon), \
+                 'actors', '[]'::jsonb, 'casualties', e.casualties, 'sources', '[]'::jsonb, 'status', e.status, \
+                 'tags', to_jsonb(e.tags), 'timelines', '[]'::jsonb, 'version', 1, 'created_at', e.created_at, \
+                 'updated_at', e.updated_at), \
+                 false, e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, '{}', '{}' \
+             FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_revisions r WHERE r.event_id = e.id)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("bulk revisions");
     }
 }
 
