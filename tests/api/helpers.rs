@@ -313,6 +313,17 @@ impl TestApp {
         .await
     }
 
+    /// The titles `GET /v1/events?{query}` lists, in order (asserting a 200).
+    pub async fn titles(&self, query: &str) -> Vec<String> {
+        let reply = self.get(&format!("/v1/events?{query}")).await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+        reply
+            .column("title")
+            .into_iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Creates an event and returns it as stored.
     pub async fn create_event(&self, event: &Value) -> Value {
         let reply = self.post("/v1/events", event).await;

@@ -57,16 +57,6 @@ fn killed_min(event: &Value) -> &Value {
     &event["casualties"][0]["min"]
 }
 
-async fn titles_as_of(app: &TestApp, query: &str) -> Vec<String> {
-    let reply = app.get(&format!("/v1/events?{query}")).await;
-    assert_eq!(reply.status, 200, "{query}: {}", reply.text);
-    reply
-        .column("title")
-        .iter()
-        .map(|t| t.as_str().unwrap().to_owned())
-        .collect()
-}
-
 // --- revisions ---------------------------------------------------------------
 
 #[tokio::test]
@@ -355,11 +345,7 @@ async fn as_of_before_an_event_was_known_finds_nothing() {
     let single = app.get(&format!("{path}?as_of=2022-01-06T05:59:59Z")).await;
     assert_eq!(single.status, 404, "{}", single.text);
     assert_eq!(single.content_type(), "application/problem+json");
-    assert!(
-        titles_as_of(&app, "as_of=2022-01-06T05:59:59Z")
-            .await
-            .is_empty()
-    );
+    assert!(app.titles("as_of=2022-01-06T05:59:59Z").await.is_empty());
 }
 
 #[tokio::test]
@@ -383,7 +369,7 @@ async fn an_event_deleted_later_is_visible_before_and_gone_after() {
         .await;
     assert_eq!(deleted.status, 204);
     assert_eq!(
-        titles_as_of(&app, "as_of=2022-01-06T12:00:00Z").await,
+        app.titles("as_of=2022-01-06T12:00:00Z").await,
         ["Protesters killed in Almaty"]
     );
     assert_eq!(
@@ -392,11 +378,7 @@ async fn an_event_deleted_later_is_visible_before_and_gone_after() {
             .status,
         200
     );
-    assert!(
-        titles_as_of(&app, "as_of=2022-01-07T00:00:00Z")
-            .await
-            .is_empty()
-    );
+    assert!(app.titles("as_of=2022-01-07T00:00:00Z").await.is_empty());
     assert_eq!(
         app.get(&format!("{path}?as_of=2022-01-07T00:00:00Z"))
             .await
@@ -430,7 +412,7 @@ async fn a_restored_event_is_visible_again_from_its_restore_on() {
         ("2022-01-07T12:00:00Z", false),
         ("2022-01-08T00:00:00Z", true),
     ] {
-        let titles = titles_as_of(&app, &format!("as_of={instant}")).await;
+        let titles = app.titles(&format!("as_of={instant}")).await;
         assert_eq!(!titles.is_empty(), visible, "as of {instant}");
     }
     let history = app.get(&format!("{path}/revisions")).await;
@@ -463,7 +445,7 @@ async fn as_of_filters_apply_to_the_values_known_then() {
         ("from=2022-01-05&to=2022-01-05&country=KZ", 1),
         ("status=confirmed", 0),
     ] {
-        let titles = titles_as_of(&app, &format!("{then}&{filter}")).await;
+        let titles = app.titles(&format!("{then}&{filter}")).await;
         assert_eq!(titles.len(), expected, "{filter} as of then");
     }
     let now = "as_of=2022-01-06T10:00:00Z";
@@ -472,7 +454,7 @@ async fn as_of_filters_apply_to_the_values_known_then() {
         ("actor=kazakh%20army", 1),
         ("bbox=76,43,77,44", 0),
     ] {
-        let titles = titles_as_of(&app, &format!("{now}&{filter}")).await;
+        let titles = app.titles(&format!("{now}&{filter}")).await;
         assert_eq!(titles.len(), expected, "{filter} after the correction");
     }
 }

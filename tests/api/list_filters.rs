@@ -2,16 +2,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, event, spawn_app, with};
 
-async fn titles(app: &TestApp, query: &str) -> Vec<String> {
-    let reply = app.get(&format!("/v1/events?{query}")).await;
-    assert_eq!(reply.status, 200, "{query}: {}", reply.text);
-    reply
-        .column("title")
-        .into_iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Three events around the day boundaries of 2022-01-05 (UTC).
 async fn boundary_events(app: &TestApp) {
     // Ends exactly at the first instant of the 5th.
@@ -33,11 +23,11 @@ async fn date_only_bounds_are_inclusive_whole_days() {
     let app = spawn_app().await;
     boundary_events(&app).await;
     assert_eq!(
-        titles(&app, "from=2022-01-05&to=2022-01-05").await,
+        app.titles("from=2022-01-05&to=2022-01-05").await,
         ["ends-at-midnight", "last-instant"]
     );
-    assert_eq!(titles(&app, "from=2022-01-06").await, ["next-day"]);
-    assert_eq!(titles(&app, "to=2022-01-04").await, ["ends-at-midnight"]);
+    assert_eq!(app.titles("from=2022-01-06").await, ["next-day"]);
+    assert_eq!(app.titles("to=2022-01-04").await, ["ends-at-midnight"]);
 }
 
 #[tokio::test]
@@ -45,12 +35,13 @@ async fn datetime_bounds_are_inclusive_instants() {
     let app = spawn_app().await;
     boundary_events(&app).await;
     assert_eq!(
-        titles(&app, "from=2022-01-06T00:00:00Z&to=2022-01-06T00:00:00Z").await,
+        app.titles("from=2022-01-06T00:00:00Z&to=2022-01-06T00:00:00Z")
+            .await,
         ["next-day"]
     );
     // An offset is honoured: 06:00+06:00 is midnight UTC.
     assert_eq!(
-        titles(&app, "to=2022-01-05T06:00:00%2B06:00").await,
+        app.titles("to=2022-01-05T06:00:00%2B06:00").await,
         ["ends-at-midnight"]
     );
 }
@@ -61,7 +52,8 @@ async fn tz_shifts_date_only_bounds() {
     boundary_events(&app).await;
     // 2022-01-06 in Almaty (UTC+6) is 2022-01-05T18:00Z .. 2022-01-06T17:59:59.999999Z.
     assert_eq!(
-        titles(&app, "from=2022-01-06&to=2022-01-06&tz=Asia/Almaty").await,
+        app.titles("from=2022-01-06&to=2022-01-06&tz=Asia/Almaty")
+            .await,
         ["last-instant", "next-day"]
     );
 }
@@ -75,10 +67,10 @@ async fn events_spanning_the_window_match_by_overlap() {
     ))
     .await;
     assert_eq!(
-        titles(&app, "from=2022-01-05&to=2022-01-06").await,
+        app.titles("from=2022-01-05&to=2022-01-06").await,
         ["whole-week"]
     );
-    assert!(titles(&app, "from=2022-01-09").await.is_empty());
+    assert!(app.titles("from=2022-01-09").await.is_empty());
 }
 
 #[tokio::test]
@@ -98,14 +90,15 @@ async fn an_event_that_began_years_before_the_window_still_overlaps_it() {
         ))
         .await;
     let window = "from=2022-01-05&to=2022-01-06";
-    assert_eq!(titles(&app, window).await, ["years-long", "day 5", "day 6"]);
+    assert_eq!(app.titles(window).await, ["years-long", "day 5", "day 6"]);
     let until = "2022-01-05T00:00:00Z";
     let as_of = format!(
         "as_of={}",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     );
     assert_eq!(
-        titles(&app, &format!("{window}&{}", as_of.replace('+', "%2B"))).await,
+        app.titles(&format!("{window}&{}", as_of.replace('+', "%2B")))
+            .await,
         ["years-long", "day 5", "day 6"],
         "as of now, from history"
     );
@@ -115,9 +108,9 @@ async fn an_event_that_began_years_before_the_window_still_overlaps_it() {
         .patch(&path, &json!({"occurred_end": "2019-02-01T00:00:00Z"}))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(titles(&app, window).await, ["day 5", "day 6"]);
+    assert_eq!(app.titles(window).await, ["day 5", "day 6"]);
     assert_eq!(
-        titles(&app, &format!("from={until}&to={until}")).await,
+        app.titles(&format!("from={until}&to={until}")).await,
         Vec::<String>::new()
     );
 }
@@ -152,44 +145,41 @@ async fn type_country_and_date_filters_combine() {
     let app = spawn_app().await;
     varied_events(&app).await;
     assert_eq!(
-        titles(
-            &app,
-            "from=2022-01-05&to=2022-01-07&type=casualties,military_deployment&country=KZ"
-        )
-        .await,
+        app.titles("from=2022-01-05&to=2022-01-07&type=casualties,military_deployment&country=KZ")
+            .await,
         ["deaths", "deploy"]
     );
-    assert_eq!(titles(&app, "country=kg").await, ["elsewhere"]);
+    assert_eq!(app.titles("country=kg").await, ["elsewhere"]);
 }
 
 #[tokio::test]
 async fn actor_filter_is_case_insensitive() {
     let app = spawn_app().await;
     varied_events(&app).await;
-    assert_eq!(titles(&app, "actor=csto").await, ["deploy"]);
-    assert!(titles(&app, "actor=nobody").await.is_empty());
+    assert_eq!(app.titles("actor=csto").await, ["deploy"]);
+    assert!(app.titles("actor=nobody").await.is_empty());
 }
 
 #[tokio::test]
 async fn tag_timeline_and_status_filters() {
     let app = spawn_app().await;
     varied_events(&app).await;
-    assert_eq!(titles(&app, "tag=almaty").await, ["protest", "deaths"]);
+    assert_eq!(app.titles("tag=almaty").await, ["protest", "deaths"]);
     assert_eq!(
-        titles(&app, "tag=zhanaozen,csto").await,
+        app.titles("tag=zhanaozen,csto").await,
         ["protest", "deploy"]
     );
-    assert_eq!(titles(&app, "timeline=kz").await, ["deaths", "deploy"]);
-    assert_eq!(titles(&app, "status=confirmed").await, ["deaths"]);
-    assert_eq!(titles(&app, "status=reported,confirmed").await.len(), 4);
+    assert_eq!(app.titles("timeline=kz").await, ["deaths", "deploy"]);
+    assert_eq!(app.titles("status=confirmed").await, ["deaths"]);
+    assert_eq!(app.titles("status=reported,confirmed").await.len(), 4);
 }
 
 #[tokio::test]
 async fn sort_desc_reverses_the_order() {
     let app = spawn_app().await;
     varied_events(&app).await;
-    let asc = titles(&app, "sort=asc").await;
-    let mut desc = titles(&app, "sort=desc").await;
+    let asc = app.titles("sort=asc").await;
+    let mut desc = app.titles("sort=desc").await;
     desc.reverse();
     assert_eq!(asc, desc);
     assert_eq!(asc[0], "protest");

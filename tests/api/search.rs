@@ -4,16 +4,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, event, spawn_app, with};
 
-async fn titles(app: &TestApp, query: &str) -> Vec<String> {
-    let reply = app.get(&format!("/v1/events?{query}")).await;
-    assert_eq!(reply.status, 200, "{query}: {}", reply.text);
-    reply
-        .column("title")
-        .into_iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn written(app: &TestApp, title: &str, summary: &str, language: Option<&str>, start: &str) {
     app.create_event(&with(
         event(title, start),
@@ -56,36 +46,36 @@ async fn q_matches_title_and_summary_stemmed_in_the_events_language() {
     reports(&app).await;
     // English stemming: "kill" finds "killed", "protester" finds "Protesters".
     assert_eq!(
-        titles(&app, "q=kill%20protester").await,
+        app.titles("q=kill%20protester").await,
         ["Protesters killed in Almaty"]
     );
     // German stemming: "Demonstrant" finds "Demonstranten", "tötet" finds "getötet" in the summary.
     assert_eq!(
-        titles(&app, "q=Demonstrant").await,
+        app.titles("q=Demonstrant").await,
         ["Polizei tötet Dutzende Demonstranten"]
     );
     assert_eq!(
-        titles(&app, "q=NACHT").await,
+        app.titles("q=NACHT").await,
         ["Polizei tötet Dutzende Demonstranten"],
         "case-insensitive"
     );
     // Summary only.
-    assert_eq!(titles(&app, "q=suspended").await, ["Banks closed"]);
+    assert_eq!(app.titles("q=suspended").await, ["Banks closed"]);
 }
 
 #[tokio::test]
 async fn q_finds_events_in_every_language() {
     let app = spawn_app().await;
     reports(&app).await;
-    assert_eq!(titles(&app, "q=almaty").await.len(), 3);
-    assert_eq!(titles(&app, "q=Polizei%20OR%20police").await.len(), 2);
+    assert_eq!(app.titles("q=almaty").await.len(), 3);
+    assert_eq!(app.titles("q=Polizei%20OR%20police").await.len(), 2);
     // Without a language an event is matched by its exact words: no stemming to guess.
-    assert_eq!(titles(&app, "q=banks").await, ["Banks closed"]);
-    assert!(titles(&app, "q=bank").await.is_empty());
+    assert_eq!(app.titles("q=banks").await, ["Banks closed"]);
+    assert!(app.titles("q=bank").await.is_empty());
     // A word is stemmed by the event's language only: the German stem of "killed"
     // does not make the German event match.
     assert_eq!(
-        titles(&app, "q=killed").await,
+        app.titles("q=killed").await,
         ["Protesters killed in Almaty"]
     );
 }
@@ -95,20 +85,20 @@ async fn q_understands_web_search_syntax() {
     let app = spawn_app().await;
     reports(&app).await;
     assert_eq!(
-        titles(&app, "q=almaty%20-banks").await,
+        app.titles("q=almaty%20-banks").await,
         [
             "Protesters killed in Almaty",
             "Polizei tötet Dutzende Demonstranten"
         ]
     );
     assert_eq!(
-        titles(&app, "q=%22banks%20in%20almaty%22").await,
+        app.titles("q=%22banks%20in%20almaty%22").await,
         ["Banks closed"],
         "a quoted phrase"
     );
-    assert!(titles(&app, "q=%22almaty%20banks%22").await.is_empty());
+    assert!(app.titles("q=%22almaty%20banks%22").await.is_empty());
     assert!(
-        titles(&app, "q=the").await.is_empty(),
+        app.titles("q=the").await.is_empty(),
         "stop words alone match nothing"
     );
 }
@@ -124,17 +114,17 @@ async fn q_combines_with_every_other_filter_and_the_timeline_list() {
                "location": {"name": "Bishkek", "country_code": "KG"}}),
     ))
     .await;
-    assert_eq!(titles(&app, "q=killed").await.len(), 2);
+    assert_eq!(app.titles("q=killed").await.len(), 2);
     assert_eq!(
-        titles(&app, "q=killed&country=KZ").await,
+        app.titles("q=killed&country=KZ").await,
         ["Protesters killed in Almaty"]
     );
     assert_eq!(
-        titles(&app, "q=killed&type=casualties").await,
+        app.titles("q=killed&type=casualties").await,
         ["Protesters killed in Bishkek"]
     );
     assert_eq!(
-        titles(&app, "q=killed&from=2022-01-06").await,
+        app.titles("q=killed&from=2022-01-06").await,
         ["Protesters killed in Bishkek"]
     );
     let timeline = app.get("/v1/timelines/kz/events?q=killed").await;
@@ -174,7 +164,7 @@ async fn sort_by_relevance_ranks_best_first_and_pages_each_match_once() {
         "2022-01-01T00:00:00Z",
     )
     .await;
-    let all = titles(&app, "q=curfew&sort=relevance&limit=50").await;
+    let all = app.titles("q=curfew&sort=relevance&limit=50").await;
     assert_eq!(
         all,
         [
@@ -279,10 +269,10 @@ async fn places(app: &TestApp) {
 async fn bbox_keeps_events_inside_the_box_edges_included() {
     let app = spawn_app().await;
     places(&app).await;
-    assert_eq!(titles(&app, "bbox=76,43,77,44").await, ["almaty", "edge"]);
-    assert_eq!(titles(&app, "bbox=70,40,80,55&q=astana").await, ["astana"]);
+    assert_eq!(app.titles("bbox=76,43,77,44").await, ["almaty", "edge"]);
+    assert_eq!(app.titles("bbox=70,40,80,55&q=astana").await, ["astana"]);
     assert_eq!(
-        titles(&app, "bbox=-180,-90,180,90").await.len(),
+        app.titles("bbox=-180,-90,180,90").await.len(),
         5,
         "not the unplaced one"
     );
@@ -292,8 +282,8 @@ async fn bbox_keeps_events_inside_the_box_edges_included() {
 async fn a_bbox_may_cross_the_antimeridian() {
     let app = spawn_app().await;
     places(&app).await;
-    assert_eq!(titles(&app, "bbox=170,-20,-170,0").await, ["fiji", "samoa"]);
-    assert_eq!(titles(&app, "bbox=179,-20,-179,0").await, ["fiji"]);
+    assert_eq!(app.titles("bbox=170,-20,-170,0").await, ["fiji", "samoa"]);
+    assert_eq!(app.titles("bbox=179,-20,-179,0").await, ["fiji"]);
 }
 
 #[tokio::test]
@@ -326,11 +316,11 @@ async fn bbox_and_q_combine_with_type_timeline_and_formats() {
     ))
     .await;
     assert_eq!(
-        titles(&app, "bbox=76,43,77,44&type=riot").await,
+        app.titles("bbox=76,43,77,44&type=riot").await,
         ["almaty riot"]
     );
     assert_eq!(
-        titles(&app, "bbox=76,43,77,44&q=looted").await,
+        app.titles("bbox=76,43,77,44&q=looted").await,
         ["almaty riot"]
     );
     let geo = app
