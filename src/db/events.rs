@@ -2,6 +2,8 @@
 //! round trip, and writes that append a revision in the same transaction.
 
 use chrono::{DateTime, Utc};
+use diesel::deserialize::FromSql;
+use diesel::pg::{Pg, PgValue};
 use diesel::sql_types::{
     Array, Double, Float4, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
@@ -12,7 +14,7 @@ use uuid::Uuid;
 use super::sql::SqlBuilder;
 use crate::error::{ApiError, FieldError};
 use crate::filter::{Cursor, EventFilter, PageRequest, SortOrder};
-use crate::models::event::{Event, EventInput, Location};
+use crate::models::event::{Event, EventInput, Location, StoredEvent};
 use crate::models::revision::ChangeKind;
 use crate::models::values::{BBox, EventId, SearchText, TimelineSlug};
 
@@ -143,22 +145,34 @@ fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result
 const CURRENT_SNAPSHOT: &str = "(SELECT r.snapshot FROM event_revisions r \
      WHERE r.event_id = e.id AND r.version = e.version) AS snapshot";
 
-/// Loads one live event, or `None` if it does not exist or is deleted.
-pub async fn find(conn: &mut AsyncPgConnection, id: EventId) -> Result<Option<Event>, ApiError> {
+/// One live event as stored, with its version; `None` if it does not exist
+/// or is deleted.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: EventId,
+) -> Result<Option<(i32, StoredEvent)>, ApiError> {
     let mut q = SqlBuilder::new("");
     push_find(&mut q, id);
-    let rows: Vec<SnapshotRow> = q.build().load(conn).await?;
-    rows.into_iter()
+    let rows: Vec<FoundRow> = q.build().load(conn).await?;
+    Ok(rows
+        .into_iter()
         .next()
-        .map(|row| from_json(row.snapshot))
-        .transpose()
+        .map(|row| (row.version, row.snapshot)))
+}
+
+#[derive(QueryableByName)]
+struct FoundRow {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Jsonb)]
+    snapshot: StoredEvent,
 }
 
 /// The statement `find` sends.
 pub fn push_find(q: &mut SqlBuilder, id: EventId) {
-    q.sql("SELECT e.id, ")
+    q.sql("SELECT e.version, ")
         .sql(CURRENT_SNAPSHOT)
-        .sql(", NULL::real AS rank FROM events e WHERE e.id = ")
+        .sql(" FROM events e WHERE e.id = ")
         .bind::<SqlUuid, _>(id.0)
         .sql(" AND e.deleted_at IS NULL");
 }
@@ -183,7 +197,7 @@ async fn get(conn: &mut AsyncPgConnection, id: EventId) -> Result<Event, ApiErro
 /// One page of events, and where the next page starts (`None` on the last).
 #[derive(Debug)]
 pub struct Page {
-    pub events: Vec<Event>,
+    pub events: Vec<StoredEvent>,
     pub next: Option<Cursor>,
 }
 
@@ -209,8 +223,10 @@ pub(crate) fn push_select(
         q.plan_each_execution();
     }
     match filter.as_of {
-        None => q.sql("SELECT e.id, ").sql(CURRENT_SNAPSHOT),
-        Some(_) => q.sql("SELECT e.id, e.snapshot"),
+        None => q
+            .sql("SELECT e.id, e.occurred_start, ")
+            .sql(CURRENT_SNAPSHOT),
+        Some(_) => q.sql("SELECT e.id, e.occurred_start, e.snapshot"),
     };
     match (&filter.q, sort) {
         (Some(text), SortOrder::Relevance) => {
@@ -314,38 +330,52 @@ pub async fn list(
     let has_more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let next = match rows.last() {
-        Some((last, rank)) if has_more => Some(Cursor {
+        Some(last) if has_more => Some(Cursor {
             occurred_start: last.occurred_start,
-            id: last.id,
+            id: EventId(last.id),
             sort: page.sort,
-            rank: *rank,
+            rank: last.rank,
         }),
         _ => None,
     };
-    let events = rows.into_iter().map(|(event, _)| event).collect();
+    let events = rows.into_iter().map(|row| row.snapshot).collect();
     Ok(Page { events, next })
 }
 
 /// A listed event: the snapshot of its current (or, with `as_of`, its then
-/// current) revision, and its full-text rank when sorted by relevance.
+/// current) revision, where it sorts, and its full-text rank when sorted by
+/// relevance.
 #[derive(QueryableByName)]
-struct SnapshotRow {
+struct ListedRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    occurred_start: DateTime<Utc>,
     #[diesel(sql_type = Jsonb)]
-    snapshot: serde_json::Value,
+    snapshot: StoredEvent,
     #[diesel(sql_type = Nullable<Float4>)]
     rank: Option<f32>,
 }
 
-/// Runs a statement `push_select` built (or a FETCH from its cursor) and
-/// reads each row as the event and its rank.
+/// Runs a statement `push_select` built (or a FETCH from its cursor).
 async fn load_listed(
     conn: &mut AsyncPgConnection,
     query: super::sql::Query,
-) -> Result<Vec<(Event, Option<f32>)>, ApiError> {
-    let rows: Vec<SnapshotRow> = query.load(conn).await?;
-    rows.into_iter()
-        .map(|r| Ok((from_json(r.snapshot)?, r.rank)))
-        .collect()
+) -> Result<Vec<ListedRow>, ApiError> {
+    Ok(query.load(conn).await?)
+}
+
+/// `jsonb` arrives as a version byte and the value's JSON text; the text is
+/// kept, not parsed (see [`StoredEvent`]).
+impl FromSql<Jsonb, Pg> for StoredEvent {
+    fn from_sql(value: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        match value.as_bytes().split_first() {
+            Some((1, text)) => Ok(StoredEvent::from_stored_json(
+                std::str::from_utf8(text)?.to_owned(),
+            )),
+            _ => Err("unsupported jsonb encoding version".into()),
+        }
+    }
 }
 
 /// Why a scan ended early.
@@ -385,7 +415,7 @@ pub async fn scan(
     conn: &mut AsyncPgConnection,
     filter: &EventFilter,
     sort: SortOrder,
-    out: &tokio::sync::mpsc::Sender<Vec<Event>>,
+    out: &tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
 ) -> Result<(), ScanError> {
     conn.build_transaction()
         .repeatable_read()
@@ -398,7 +428,7 @@ pub async fn scan(
             loop {
                 let rows = load_listed(conn, SqlBuilder::new(&fetch).build()).await?;
                 let last = rows.len() < SCAN_BATCH;
-                let events: Vec<Event> = rows.into_iter().map(|(event, _)| event).collect();
+                let events: Vec<StoredEvent> = rows.into_iter().map(|row| row.snapshot).collect();
                 out.send_timeout(events, SCAN_SEND_TIMEOUT)
                     .await
                     .map_err(|err| match err {

@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::events::parse_stored;
 use crate::error::ApiError;
-use crate::models::event::Event;
+use crate::models::event::{Event, StoredEvent};
 use crate::models::revision::{ChangeKind, Revision, RevisionDetail};
 use crate::models::values::EventId;
 
@@ -110,21 +110,23 @@ pub async fn get(
 
 #[derive(QueryableByName)]
 struct AsOfRow {
+    #[diesel(sql_type = Integer)]
+    version: i32,
     #[diesel(sql_type = Jsonb)]
-    snapshot: serde_json::Value,
+    snapshot: StoredEvent,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     deleted: bool,
 }
 
-/// The event as it was known at `as_of`: `None` if it was not known yet, or
-/// deleted by then.
+/// The event as it was known at `as_of`, with its version then: `None` if it
+/// was not known yet, or deleted by then.
 pub async fn find_as_of(
     conn: &mut AsyncPgConnection,
     id: EventId,
     as_of: DateTime<Utc>,
-) -> Result<Option<Event>, ApiError> {
+) -> Result<Option<(i32, StoredEvent)>, ApiError> {
     let rows: Vec<AsOfRow> = diesel::sql_query(
-        "SELECT snapshot, deleted FROM event_revisions WHERE event_id = $1 AND known_at <= $2 \
+        "SELECT version, snapshot, deleted FROM event_revisions WHERE event_id = $1 AND known_at <= $2 \
          ORDER BY version DESC LIMIT 1",
     )
     .bind::<SqlUuid, _>(id.0)
@@ -132,7 +134,7 @@ pub async fn find_as_of(
     .load(conn)
     .await?;
     match rows.into_iter().next() {
-        Some(row) if !row.deleted => Ok(Some(snapshot(row.snapshot)?)),
+        Some(row) if !row.deleted => Ok(Some((row.version, row.snapshot))),
         _ => Ok(None),
     }
 }

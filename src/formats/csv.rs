@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::EventEncoder;
 use crate::error::{ApiError, FieldError};
 use crate::import::read::{CsvColumns, Parsed, parse_event};
-use crate::models::event::{Casualty, CasualtyKind, CasualtyStatus, Event};
+use crate::models::event::{Casualty, CasualtyKind, CasualtyStatus, Event, StoredEvent};
 use crate::models::stats::{CasualtyStats, Dimension, Histogram};
 
 /// One column of the event CSV.
@@ -480,8 +480,8 @@ impl EventEncoder for EventCsv {
         out
     }
 
-    fn events(&mut self, events: &[Event]) -> Result<Vec<u8>, ApiError> {
-        let rows = events
+    fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
+        let rows = super::parse_stored(events)?
             .iter()
             .map(|event| COLUMNS.iter().map(|column| column.cell(event)).collect())
             .collect::<Result<Vec<Vec<String>>, ApiError>>()?;

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::EventEncoder;
 use crate::error::ApiError;
-use crate::models::event::Event;
+use crate::models::event::{Event, StoredEvent};
 
 /// A GeoJSON FeatureCollection of events.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -93,8 +93,9 @@ impl EventEncoder for FeatureCollection {
         br#"{"type":"FeatureCollection","features":["#.to_vec()
     }
 
-    fn events(&mut self, events: &[Event]) -> Result<Vec<u8>, ApiError> {
+    fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
         let mut out = Vec::new();
+        let events = super::parse_stored(events)?;
         for feature in events.iter().filter_map(Feature::of) {
             if std::mem::replace(&mut self.started, true) {
                 out.push(b',');

@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::filter::Errors;
-use crate::models::event::Event;
+use crate::models::event::{Event, StoredEvent};
 
 /// A representation of events (or statistics) a client can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,12 +235,20 @@ pub trait EventEncoder {
         Vec::new()
     }
 
-    fn events(&mut self, events: &[Event]) -> Result<Vec<u8>, ApiError>;
+    fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError>;
 
     /// What comes after the last event.
     fn tail(&mut self) -> Vec<u8> {
         Vec::new()
     }
+}
+
+/// The events parsed, for formats that reshape them.
+pub fn parse_stored(events: &[StoredEvent]) -> Result<Vec<Event>, ApiError> {
+    events
+        .iter()
+        .map(|event| event.to_event().map_err(ApiError::internal))
+        .collect()
 }
 
 /// The encoder of a format that streams events; `None` for paged JSON,

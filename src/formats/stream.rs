@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::db::events::{self as store, ScanError};
 use crate::error::ApiError;
 use crate::filter::{EventFilter, SortOrder};
-use crate::models::event::Event;
+use crate::models::event::StoredEvent;
 
 /// Batches in flight between the scan and the response body.
 const CHANNEL_BATCHES: usize = 1;
@@ -40,7 +40,7 @@ pub async fn respond(
         ))
     })?;
     let mut conn = state.pool.get().await?;
-    let (sender, mut batches) = mpsc::channel::<Vec<Event>>(CHANNEL_BATCHES);
+    let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
     let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
         let _permit = permit;
         let result = store::scan(&mut conn, &filter, sort, &sender).await;
@@ -66,7 +66,7 @@ pub async fn respond(
 }
 
 type Streaming = (
-    mpsc::Receiver<Vec<Event>>,
+    mpsc::Receiver<Vec<StoredEvent>>,
     JoinHandle<Result<(), ScanError>>,
     Box<dyn EventEncoder>,
 );

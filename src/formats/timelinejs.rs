@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::EventEncoder;
 use crate::error::ApiError;
-use crate::models::event::{Casualty, Event, Precision, Source};
+use crate::models::event::{Casualty, Event, Precision, Source, StoredEvent};
 use crate::models::timeline::Timeline;
 
 /// A TimelineJS 3 document.
@@ -252,9 +252,9 @@ impl EventEncoder for TimelineJs {
         out
     }
 
-    fn events(&mut self, events: &[Event]) -> Result<Vec<u8>, ApiError> {
+    fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
         let mut out = Vec::new();
-        for event in events {
+        for event in &super::parse_stored(events)? {
             if std::mem::replace(&mut self.started, true) {
                 out.push(b',');
             }

@@ -385,3 +385,50 @@ pub struct EventPage {
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// An event as the store returns it: the JSON text of its snapshot, served
+/// as is. Lists, single reads and NDJSON write this text through untouched;
+/// only formats that reshape an event (CSV, GeoJSON, TimelineJS) parse it.
+/// Decoding each snapshot into an `Event` and encoding it again was most of
+/// Chronik's own cost per page (bench/README.md, "Where each target stands").
+///
+/// The text is Postgres's rendering of `jsonb`: the same fields and values as
+/// [`Event`] serializes to, with keys in `jsonb`'s order (shorter keys first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    json: String,
+}
+
+impl StoredEvent {
+    /// Wraps JSON text the store produced from an [`Event`] snapshot.
+    pub fn from_stored_json(json: String) -> Self {
+        Self { json }
+    }
+
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    pub fn to_event(&self) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+}
+
+/// Writes `{"data":[<event>,…],"next_cursor":…}` (an [`EventPage`]) with each
+/// event's stored JSON copied in, not re-encoded.
+pub fn write_event_page(events: &[StoredEvent], next_cursor: Option<&str>) -> Vec<u8> {
+    let size: usize = events.iter().map(|e| e.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(b"{\"data\":[");
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(event.json.as_bytes());
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    // Writing a string (or null) into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &next_cursor);
+    out.push(b'}');
+    out
+}

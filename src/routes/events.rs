@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::listing::{self, EventList, EventQuery};
 use super::{
     JSON, MERGE_PATCH_JSON, WriteParams, event_response, expected_version, parse_event_id,
+    stored_event_response,
 };
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -109,8 +110,8 @@ pub async fn get_event(
         None => db::events::find(&mut conn, id).await?,
         Some(as_of) => db::revisions::find_as_of(&mut conn, id, as_of).await?,
     };
-    let event = event.ok_or_else(|| db::events::not_found(id))?;
-    Ok(event_response(HttpResponse::Ok(), &event))
+    let (version, event) = event.ok_or_else(|| db::events::not_found(id))?;
+    Ok(stored_event_response(HttpResponse::Ok(), version, &event))
 }
 
 /// Change some fields of an event (JSON merge patch, RFC 7396).

@@ -21,7 +21,7 @@ use crate::auth::Caller;
 use crate::db::events::{ChangeMeta, Page};
 use crate::error::ApiError;
 use crate::filter::parse_instant;
-use crate::models::event::{Event, EventPage};
+use crate::models::event::{Event, StoredEvent, write_event_page};
 use crate::models::values::EventId;
 
 pub const JSON: &str = "application/json";
@@ -109,22 +109,32 @@ pub fn event_response(mut builder: actix_web::HttpResponseBuilder, event: &Event
         .json(event)
 }
 
-/// A page of events, with `next_cursor` and a `Link: rel="next"` header.
+/// A stored event, as is, with its version as `ETag`.
+pub fn stored_event_response(
+    mut builder: actix_web::HttpResponseBuilder,
+    version: i32,
+    event: &StoredEvent,
+) -> HttpResponse {
+    builder
+        .insert_header((header::ETAG, etag(version)))
+        .content_type(JSON)
+        .body(event.json().to_owned())
+}
+
+/// A page of events (an `EventPage`), with `next_cursor` and a
+/// `Link: rel="next"` header.
 pub fn event_page_response(
     req: &HttpRequest,
-    builder: actix_web::HttpResponseBuilder,
+    mut builder: actix_web::HttpResponseBuilder,
     page: Page,
 ) -> HttpResponse {
     let next_cursor = page.next.map(|next| next.encode());
-    page_response_with(
-        req,
-        builder,
-        &EventPage {
-            data: page.events,
-            next_cursor: next_cursor.clone(),
-        },
-        next_cursor.as_deref(),
-    )
+    if let Some(cursor) = &next_cursor {
+        link_next(&mut builder, req, cursor);
+    }
+    builder
+        .content_type(JSON)
+        .body(write_event_page(&page.events, next_cursor.as_deref()))
 }
 
 pub fn page_response<T: Serialize>(
@@ -132,15 +142,7 @@ pub fn page_response<T: Serialize>(
     body: &T,
     next_cursor: Option<&str>,
 ) -> HttpResponse {
-    page_response_with(req, HttpResponse::Ok(), body, next_cursor)
-}
-
-fn page_response_with<T: Serialize>(
-    req: &HttpRequest,
-    mut builder: actix_web::HttpResponseBuilder,
-    body: &T,
-    next_cursor: Option<&str>,
-) -> HttpResponse {
+    let mut builder = HttpResponse::Ok();
     if let Some(cursor) = next_cursor {
         link_next(&mut builder, req, cursor);
     }

@@ -1,4 +1,4 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{rich_event, spawn_app};
 
 #[tokio::test]
 async fn unknown_event_is_404_problem() {
@@ -29,4 +29,48 @@ async fn empty_store_lists_no_events_and_no_next_page() {
         serde_json::json!({"data": [], "next_cursor": null})
     );
     assert!(reply.header("link").is_none());
+}
+
+#[tokio::test]
+async fn a_read_serves_exactly_the_event_its_write_returned() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    let created = app.create_event(&rich_event()).await;
+    let id = created["id"].as_str().unwrap();
+    let one = app.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.content_type(), "application/json");
+    assert_eq!(one.header("etag"), Some("\"1\""));
+    assert_eq!(one.body, created);
+    let page = app.get("/v1/events").await;
+    assert_eq!(page.content_type(), "application/json");
+    assert_eq!(
+        page.body,
+        serde_json::json!({"data": [created], "next_cursor": null})
+    );
+}
+
+#[tokio::test]
+async fn a_page_with_more_to_come_names_its_cursor_in_body_and_link() {
+    let app = spawn_app().await;
+    for day in ["05", "06"] {
+        app.create_event(&crate::helpers::event(
+            "e",
+            &format!("2022-01-{day}T00:00:00Z"),
+        ))
+        .await;
+    }
+    let page = app.get("/v1/events?limit=1").await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let link = page.header("link").unwrap();
+    assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+    assert_eq!(page.body["data"].as_array().unwrap().len(), 1);
+    let last = app
+        .get(&format!("/v1/events?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(
+        last.body["data"][0]["occurred_start"],
+        "2022-01-06T00:00:00Z"
+    );
+    assert_eq!(last.body["next_cursor"], serde_json::Value::Null);
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Table, TestApp, event, spawn_app, with};
+use crate::helpers::{Table, TestApp, event, rich_event, spawn_app, with};
 
 /// The CSV columns in their documented order (README, "CSV columns").
 const CSV_COLUMNS: &[&str] = &[
@@ -61,33 +61,6 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 const CSV_TYPE: &str = "text/csv; charset=utf-8; header=present";
-
-/// An event using every field, with text that needs quoting in CSV.
-fn rich_event() -> Value {
-    json!({
-        "external_id": "kz-2022-rich",
-        "title": "Kommas, \"Anführungszeichen\" und Zeilen",
-        "summary": "Erste Zeile, mit Komma\nzweite Zeile: \"Dutzende\" getötet; Алматы 🕯️\r\ndritte",
-        "language": "de",
-        "type": "casualties",
-        "occurred_start": "2022-01-05T18:00:00+06:00",
-        "occurred_end": "2022-01-06T06:00:00.5+06:00",
-        "precision": "hour",
-        "timezone": "Asia/Almaty",
-        "location": {"name": "Almaty, Republic Square", "admin1": "Almaty", "country_code": "KZ", "lat": 43.2389, "lon": 76.8897},
-        "actors": [{"name": "Saltanat Azirbek", "role": "police spokesperson, \"Polizei\""}, {"name": "Protesters; various"}],
-        "casualties": [
-            {"kind": "killed", "party": "protesters", "min": 24, "max": null, "status": "claimed"},
-            {"kind": "killed", "party": "police", "min": 8, "max": 8, "status": "confirmed"},
-            {"kind": "killed", "party": "soldiers", "min": 2, "max": 3, "status": "confirmed"},
-            {"kind": "injured", "party": "police", "min": 0, "max": 100, "status": "disputed"},
-        ],
-        "sources": [{"url": "https://example.org/a?x=1,2", "title": "Live, \"Ticker\"", "publisher": "Example", "published_at": "2022-01-06T09:00:00Z", "via": ["TASS", "Interfax-Kazakhstan"], "quote": "\"eliminiert\"\nzitiert"}],
-        "status": "reported",
-        "tags": ["almaty", "night raid"],
-        "timelines": ["kz"],
-    })
-}
 
 fn ndjson_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -319,6 +292,22 @@ async fn ndjson_streams_every_matching_event_as_one_json_per_line() {
     assert_eq!(line_ids, json_ids);
     let one = app.get(&format!("/v1/events/{}", ids[0])).await.body;
     assert!(lines.contains(&one));
+}
+
+#[tokio::test]
+async fn ndjson_keeps_line_breaks_inside_their_line_and_each_line_is_the_stored_event() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    let created = app.create_event(&rich_event()).await;
+    app.create_event(&event("second", "2022-01-07T00:00:00Z"))
+        .await;
+    let reply = app.get("/v1/events?format=ndjson").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.text.lines().count(), 2, "{}", reply.text);
+    assert!(reply.text.ends_with('\n'));
+    let lines = ndjson_lines(&reply.text);
+    assert_eq!(lines[0], created);
+    assert_eq!(lines[0]["summary"], rich_event()["summary"]);
 }
 
 #[tokio::test]

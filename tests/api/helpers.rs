@@ -395,6 +395,34 @@ impl TestApp {
 }
 
 /// A valid event; override fields with `with`.
+/// An event using every field, with text that needs quoting in CSV or
+/// escaping in JSON, and a fractional second.
+pub fn rich_event() -> Value {
+    json!({
+        "external_id": "kz-2022-rich",
+        "title": "Kommas, \"Anführungszeichen\" und Zeilen",
+        "summary": "Erste Zeile, mit Komma\nzweite Zeile: \"Dutzende\" getötet; Алматы 🕯️\r\ndritte",
+        "language": "de",
+        "type": "casualties",
+        "occurred_start": "2022-01-05T18:00:00+06:00",
+        "occurred_end": "2022-01-06T06:00:00.5+06:00",
+        "precision": "hour",
+        "timezone": "Asia/Almaty",
+        "location": {"name": "Almaty, Republic Square", "admin1": "Almaty", "country_code": "KZ", "lat": 43.2389, "lon": 76.8897},
+        "actors": [{"name": "Saltanat Azirbek", "role": "police spokesperson, \"Polizei\""}, {"name": "Protesters; various"}],
+        "casualties": [
+            {"kind": "killed", "party": "protesters", "min": 24, "max": null, "status": "claimed"},
+            {"kind": "killed", "party": "police", "min": 8, "max": 8, "status": "confirmed"},
+            {"kind": "killed", "party": "soldiers", "min": 2, "max": 3, "status": "confirmed"},
+            {"kind": "injured", "party": "police", "min": 0, "max": 100, "status": "disputed"},
+        ],
+        "sources": [{"url": "https://example.org/a?x=1,2", "title": "Live, \"Ticker\"", "publisher": "Example", "published_at": "2022-01-06T09:00:00Z", "via": ["TASS", "Interfax-Kazakhstan"], "quote": "\"eliminiert\"\nzitiert"}],
+        "status": "reported",
+        "tags": ["almaty", "night raid"],
+        "timelines": ["kz"],
+    })
+}
+
 pub fn event(title: &str, start: &str) -> Value {
     json!({
         "title": title,
