@@ -1,5 +1,6 @@
 //! All SQL for the event-type vocabulary.
 
+use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text, Timestamptz};
@@ -35,9 +36,10 @@ impl EventTypeRow {
 }
 
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<EventType>, ApiError> {
-    let rows: Vec<EventTypeRow> = diesel::sql_query(
+    let rows: Vec<EventTypeRow> = SqlBuilder::fixed(
         "SELECT slug, label, description, created_at FROM event_types ORDER BY slug",
     )
+    .build()
     .load(conn)
     .await?;
     rows.into_iter().map(EventTypeRow::into_model).collect()
@@ -51,7 +53,8 @@ struct Slug {
 
 /// All known type slugs, sorted.
 pub async fn slugs(conn: &mut AsyncPgConnection) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<Slug> = diesel::sql_query("SELECT slug FROM event_types ORDER BY slug")
+    let rows: Vec<Slug> = SqlBuilder::fixed("SELECT slug FROM event_types ORDER BY slug")
+        .build()
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(|r| r.slug).collect())
@@ -64,13 +67,14 @@ pub async fn create(
     if new.label.trim().is_empty() || new.label.chars().count() > 200 {
         return Err(ApiError::invalid("label", "must be 1 to 200 characters"));
     }
-    let rows: Vec<EventTypeRow> = diesel::sql_query(
+    let rows: Vec<EventTypeRow> = SqlBuilder::fixed(
         "INSERT INTO event_types (slug, label, description) VALUES ($1, $2, $3) \
          RETURNING slug, label, description, created_at",
     )
-    .bind::<Text, _>(new.slug.to_string())
-    .bind::<Text, _>(new.label)
-    .bind::<Nullable<Text>, _>(new.description)
+    .arg::<Text, _>(new.slug.to_string())
+    .arg::<Text, _>(new.label)
+    .arg::<Nullable<Text>, _>(new.description)
+    .build()
     .load(conn)
     .await?;
     rows.into_iter()

@@ -712,9 +712,9 @@ where
                 q.sql(", version + 1, now()) WHERE id = ").bind::<SqlUuid, _>(id.0);
                 q.build().execute(conn).await?;
                 for table in ["event_actors", "event_sources"] {
-                    diesel::sql_query(format!("DELETE FROM {table} WHERE event_id = $1"))
-                        .bind::<SqlUuid, _>(id.0)
-                        .execute(conn)
+                    SqlBuilder::fixed(&format!("DELETE FROM {table} WHERE event_id = $1"))
+                        .arg::<SqlUuid, _>(id.0)
+                        .build().execute(conn)
                         .await?;
                 }
                 write_children(conn, id, &input).await?;
@@ -753,8 +753,9 @@ pub async fn record_change(
     fields: &[&str],
     meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
-    diesel::sql_query("UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1")
-        .bind::<SqlUuid, _>(id.0)
+    SqlBuilder::fixed("UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1")
+        .arg::<SqlUuid, _>(id.0)
+        .build()
         .execute(conn)
         .await?;
     let event = get(conn, id).await?;
@@ -773,10 +774,11 @@ struct Locked {
 
 /// Locks the event row for the rest of the transaction; `None` if there is none.
 async fn lock(conn: &mut AsyncPgConnection, id: EventId) -> Result<Option<Locked>, ApiError> {
-    let locked: Vec<Locked> = diesel::sql_query(
+    let locked: Vec<Locked> = SqlBuilder::fixed(
         "SELECT version, deleted_at IS NOT NULL AS deleted FROM events WHERE id = $1 FOR UPDATE",
     )
-    .bind::<SqlUuid, _>(id.0)
+    .arg::<SqlUuid, _>(id.0)
+    .build()
     .load(conn)
     .await?;
     Ok(locked.into_iter().next())
@@ -836,12 +838,13 @@ async fn set_deleted(
     deleted: bool,
     meta: &ChangeMeta,
 ) -> Result<Event, TxError> {
-    diesel::sql_query(
-        "UPDATE events SET deleted_at = CASE WHEN $2 THEN now() END, version = version + 1, \
-         updated_at = now() WHERE id = $1",
+    SqlBuilder::fixed(
+        "UPDATE events SET deleted_at = CASE WHEN $1 THEN now() END, version = version + 1, \
+         updated_at = now() WHERE id = $2",
     )
-    .bind::<SqlUuid, _>(id.0)
-    .bind::<diesel::sql_types::Bool, _>(deleted)
+    .arg::<diesel::sql_types::Bool, _>(deleted)
+    .arg::<SqlUuid, _>(id.0)
+    .build()
     .execute(conn)
     .await?;
     let event = get(conn, id).await?;
@@ -1001,12 +1004,12 @@ async fn check_known_at(
     id: EventId,
     known_at: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let clock: Clock = diesel::sql_query(
+    let clock: Clock = SqlBuilder::fixed(
         "SELECT clock_timestamp() AS now, (SELECT known_at FROM event_revisions WHERE event_id = $1 \
          ORDER BY version DESC LIMIT 1) AS previous",
     )
-    .bind::<SqlUuid, _>(id.0)
-    .get_result(conn)
+    .arg::<SqlUuid, _>(id.0)
+    .build().get_result(conn)
     .await?;
     match known_at_error(known_at, clock.now, clock.previous) {
         Some(error) => Err(ApiError::Validation(vec![error])),
@@ -1106,10 +1109,11 @@ pub async fn find_by_external_id(
     conn: &mut AsyncPgConnection,
     external_id: &crate::models::values::ExternalId,
 ) -> Result<Option<(EventId, i32)>, ApiError> {
-    let rows: Vec<IdVersion> = diesel::sql_query(
+    let rows: Vec<IdVersion> = SqlBuilder::fixed(
         "SELECT id, version FROM events WHERE external_id = $1 AND deleted_at IS NULL",
     )
-    .bind::<Text, _>(external_id.to_string())
+    .arg::<Text, _>(external_id.to_string())
+    .build()
     .load(conn)
     .await?;
     Ok(rows.into_iter().next().map(|r| (EventId(r.id), r.version)))
@@ -1123,7 +1127,8 @@ struct Count {
 
 /// Number of events ever stored, deleted ones included.
 pub async fn count_all(conn: &mut AsyncPgConnection) -> Result<i64, ApiError> {
-    let rows: Vec<Count> = diesel::sql_query("SELECT count(*) AS count FROM events")
+    let rows: Vec<Count> = SqlBuilder::fixed("SELECT count(*) AS count FROM events")
+        .build()
         .load(conn)
         .await?;
     Ok(rows.into_iter().next().map(|r| r.count).unwrap_or(0))

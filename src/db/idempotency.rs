@@ -1,5 +1,6 @@
 //! All SQL for remembered `Idempotency-Key` requests.
 
+use super::sql::SqlBuilder;
 use diesel::QueryableByName;
 use diesel::sql_types::{Binary, Bool, Jsonb, Nullable, SmallInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -72,7 +73,7 @@ pub async fn claim(
     // The row can vanish between the two statements (its request failed and
     // released it): then claim again.
     for _ in 0..3 {
-        let claimed: Vec<Claimed> = diesel::sql_query(format!(
+        let claimed: Vec<Claimed> = SqlBuilder::fixed(&format!(
             "INSERT INTO idempotency_keys (caller, key, method, path, request_hash) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (caller, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, \
@@ -83,22 +84,23 @@ pub async fn claim(
                     AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}') \
              RETURNING true AS claimed"
         ))
-        .bind::<Text, _>(key.caller)
-        .bind::<Text, _>(key.key)
-        .bind::<Text, _>(method)
-        .bind::<Text, _>(path)
-        .bind::<Binary, _>(request_hash)
-        .load(conn)
+        .arg::<Text, _>(key.caller.to_owned())
+        .arg::<Text, _>(key.key.to_owned())
+        .arg::<Text, _>(method.to_owned())
+        .arg::<Text, _>(path.to_owned())
+        .arg::<Binary, _>(request_hash.to_vec())
+        .build().load(conn)
         .await?;
         if !claimed.is_empty() {
             return Ok(Claim::Claimed);
         }
-        let rows: Vec<Row> = diesel::sql_query(
+        let rows: Vec<Row> = SqlBuilder::fixed(
             "SELECT request_hash, status, headers, body FROM idempotency_keys \
              WHERE caller = $1 AND key = $2",
         )
-        .bind::<Text, _>(key.caller)
-        .bind::<Text, _>(key.key)
+        .arg::<Text, _>(key.caller.to_owned())
+        .arg::<Text, _>(key.key.to_owned())
+        .build()
         .load(conn)
         .await?;
         if let Some(row) = rows.into_iter().next() {
@@ -132,15 +134,16 @@ pub async fn complete(
     response: &StoredResponse,
 ) -> Result<(), ApiError> {
     let headers = serde_json::to_value(&response.headers).map_err(ApiError::internal)?;
-    diesel::sql_query(
-        "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() \
-         WHERE caller = $1 AND key = $2",
+    SqlBuilder::fixed(
+        "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, completed_at = now() \
+         WHERE caller = $4 AND key = $5",
     )
-    .bind::<Text, _>(key.caller)
-    .bind::<Text, _>(key.key)
-    .bind::<SmallInt, _>(i16::try_from(response.status).unwrap_or(500))
-    .bind::<Jsonb, _>(headers)
-    .bind::<Binary, _>(&response.body)
+    .arg::<SmallInt, _>(i16::try_from(response.status).unwrap_or(500))
+    .arg::<Jsonb, _>(headers)
+    .arg::<Binary, _>(response.body.clone())
+    .arg::<Text, _>(key.caller.to_owned())
+    .arg::<Text, _>(key.key.to_owned())
+    .build()
     .execute(conn)
     .await?;
     Ok(())
@@ -148,11 +151,12 @@ pub async fn complete(
 
 /// Forgets a claim whose request failed, so that a retry runs again.
 pub async fn release(conn: &mut AsyncPgConnection, key: &KeyRef<'_>) -> Result<(), ApiError> {
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL",
     )
-    .bind::<Text, _>(key.caller)
-    .bind::<Text, _>(key.key)
+    .arg::<Text, _>(key.caller.to_owned())
+    .arg::<Text, _>(key.key.to_owned())
+    .build()
     .execute(conn)
     .await?;
     Ok(())
@@ -160,9 +164,10 @@ pub async fn release(conn: &mut AsyncPgConnection, key: &KeyRef<'_>) -> Result<(
 
 /// Deletes keys past their retention; returns how many.
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> Result<usize, ApiError> {
-    Ok(diesel::sql_query(format!(
+    Ok(SqlBuilder::fixed(&format!(
         "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"
     ))
+    .build()
     .execute(conn)
     .await?)
 }

@@ -123,8 +123,9 @@ pub async fn update(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<()
     q.build().execute(conn).await?;
     let ids: Vec<Uuid> = rows.iter().map(|(id, _)| id.0).collect();
     for table in ["event_actors", "event_sources"] {
-        diesel::sql_query(format!("DELETE FROM {table} WHERE event_id = ANY($1)"))
-            .bind::<Array<SqlUuid>, _>(ids.clone())
+        SqlBuilder::fixed(&format!("DELETE FROM {table} WHERE event_id = ANY($1)"))
+            .arg::<Array<SqlUuid>, _>(ids.clone())
+            .build()
             .execute(conn)
             .await?;
     }
@@ -144,10 +145,11 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<
     if ids.is_empty() {
         return Ok(());
     }
-    let locked: Vec<Id> = diesel::sql_query(
+    let locked: Vec<Id> = SqlBuilder::fixed(
         "SELECT id FROM events WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
-    .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .build()
     .load(conn)
     .await?;
     let locked: std::collections::HashSet<Uuid> = locked.into_iter().map(|l| l.id).collect();
@@ -171,11 +173,12 @@ pub async fn known_at_bounds(
         #[diesel(sql_type = Timestamptz)]
         known_at: DateTime<Utc>,
     }
-    let rows: Vec<Latest> = diesel::sql_query(
+    let rows: Vec<Latest> = SqlBuilder::fixed(
         "SELECT DISTINCT ON (event_id) event_id AS id, known_at FROM event_revisions \
          WHERE event_id = ANY($1) ORDER BY event_id, version DESC",
     )
-    .bind::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .build()
     .load(conn)
     .await?;
     let now = clock(conn).await?;
@@ -196,14 +199,14 @@ pub async fn restore_versions(
     if before.is_empty() {
         return Ok(());
     }
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "UPDATE events e SET version = t.version, updated_at = t.updated_at \
          FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS t(id, version, updated_at) WHERE e.id = t.id",
     )
-    .bind::<Array<SqlUuid>, _>(before.iter().map(|e| e.id.0).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(before.iter().map(|e| e.version).collect::<Vec<_>>())
-    .bind::<Array<Timestamptz>, _>(before.iter().map(|e| e.updated_at).collect::<Vec<_>>())
-    .execute(conn)
+    .arg::<Array<SqlUuid>, _>(before.iter().map(|e| e.id.0).collect::<Vec<_>>())
+    .arg::<Array<Integer>, _>(before.iter().map(|e| e.version).collect::<Vec<_>>())
+    .arg::<Array<Timestamptz>, _>(before.iter().map(|e| e.updated_at).collect::<Vec<_>>())
+    .build().execute(conn)
     .await?;
     Ok(())
 }
@@ -233,11 +236,11 @@ pub async fn existing(
     if external_ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let rows: Vec<ExistingRow> = diesel::sql_query(
+    let rows: Vec<ExistingRow> = SqlBuilder::fixed(
         "SELECT external_id, id, deleted_at IS NOT NULL AS deleted FROM events WHERE external_id = ANY($1)",
     )
-    .bind::<Array<Text>, _>(external_ids)
-    .load(conn)
+    .arg::<Array<Text>, _>(external_ids)
+    .build().load(conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -346,7 +349,8 @@ async fn time(conn: &mut AsyncPgConnection, function: &str) -> Result<DateTime<U
         #[diesel(sql_type = Timestamptz)]
         now: DateTime<Utc>,
     }
-    let rows: Vec<Now> = diesel::sql_query(format!("SELECT {function} AS now"))
+    let rows: Vec<Now> = SqlBuilder::fixed(&format!("SELECT {function} AS now"))
+        .build()
         .load(conn)
         .await?;
     rows.into_iter()
@@ -390,33 +394,33 @@ async fn write_actors(
         distinct.entry(name.to_lowercase()).or_insert(name);
     }
     let new_names: Vec<String> = distinct.values().map(|n| (*n).to_owned()).collect();
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO actors (id, name) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (name_key) DO NOTHING",
     )
-    .bind::<Array<SqlUuid>, _>(new_names.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(new_names)
-    .execute(conn)
+    .arg::<Array<SqlUuid>, _>(new_names.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .arg::<Array<Text>, _>(new_names)
+    .build().execute(conn)
     .await?;
-    let mut given: Vec<&String> = names.iter().collect();
+    let mut given: Vec<String> = names.clone();
     given.sort_unstable();
     given.dedup();
-    let stored: Vec<ActorRow> = diesel::sql_query(
+    let stored: Vec<ActorRow> = SqlBuilder::fixed(
         "SELECT t.given, a.name AS stored FROM unnest($1::text[]) AS t(given) JOIN actors a ON a.name_key = lower(t.given)",
     )
-    .bind::<Array<Text>, _>(given)
-    .load(conn)
+    .arg::<Array<Text>, _>(given)
+    .build().load(conn)
     .await?;
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO event_actors (event_id, position, actor_id, role) \
          SELECT t.event_id, t.position, a.id, t.role \
          FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[]) AS t(event_id, position, name, role) \
          JOIN actors a ON a.name_key = lower(t.name)",
     )
-    .bind::<Array<SqlUuid>, _>(event_ids)
-    .bind::<Array<SmallInt>, _>(positions)
-    .bind::<Array<Text>, _>(names)
-    .bind::<Array<Nullable<Text>>, _>(roles)
-    .execute(conn)
+    .arg::<Array<SqlUuid>, _>(event_ids)
+    .arg::<Array<SmallInt>, _>(positions)
+    .arg::<Array<Text>, _>(names)
+    .arg::<Array<Nullable<Text>>, _>(roles)
+    .build().execute(conn)
     .await?;
     Ok(stored.into_iter().map(|r| (r.given, r.stored)).collect())
 }
@@ -443,7 +447,7 @@ async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result
         return Ok(());
     }
     upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO event_sources (event_id, position, source_id, via, quote, title, publisher, published_at) \
          SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote, \
              t.title, t.publisher, t.published_at \
@@ -451,15 +455,15 @@ async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result
              AS t(event_id, position, url, via, quote, title, publisher, published_at) \
          JOIN sources s ON s.url = t.url",
     )
-    .bind::<Array<SqlUuid>, _>(event_ids)
-    .bind::<Array<SmallInt>, _>(positions)
-    .bind::<Array<Text>, _>(urls)
-    .bind::<Array<Jsonb>, _>(via)
-    .bind::<Array<Nullable<Text>>, _>(quotes)
-    .bind::<Array<Nullable<Text>>, _>(titles)
-    .bind::<Array<Nullable<Text>>, _>(publishers)
-    .bind::<Array<Nullable<Timestamptz>>, _>(published)
-    .execute(conn)
+    .arg::<Array<SqlUuid>, _>(event_ids)
+    .arg::<Array<SmallInt>, _>(positions)
+    .arg::<Array<Text>, _>(urls)
+    .arg::<Array<Jsonb>, _>(via)
+    .arg::<Array<Nullable<Text>>, _>(quotes)
+    .arg::<Array<Nullable<Text>>, _>(titles)
+    .arg::<Array<Nullable<Text>>, _>(publishers)
+    .arg::<Array<Nullable<Timestamptz>>, _>(published)
+    .build().execute(conn)
     .await?;
     Ok(())
 }
@@ -475,24 +479,24 @@ async fn upsert_sources<'a>(
     for source in sources {
         by_url.insert(source.url.to_string(), source);
     }
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO sources (id, url, title, publisher, published_at) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
          ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
              publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
              published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
     )
-    .bind::<Array<SqlUuid>, _>(by_url.keys().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.title.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.publisher.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Timestamptz>>, _>(
+    .arg::<Array<SqlUuid>, _>(by_url.keys().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .arg::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
+    .arg::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.title.clone()).collect::<Vec<_>>())
+    .arg::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.publisher.clone()).collect::<Vec<_>>())
+    .arg::<Array<Nullable<Timestamptz>>, _>(
         by_url
             .values()
             .map(|s| s.published_at)
             .collect::<Vec<Option<DateTime<Utc>>>>(),
     )
-    .execute(conn)
+    .build().execute(conn)
     .await?;
     Ok(())
 }
@@ -508,26 +512,27 @@ async fn write_memberships(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Re
             slugs.push(slug.to_string());
         }
     }
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "DELETE FROM event_timelines et WHERE et.event_id = ANY($1) AND NOT EXISTS ( \
              SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS t(event_id, slug) JOIN timelines tl ON tl.slug = t.slug \
              WHERE t.event_id = et.event_id AND tl.id = et.timeline_id)",
     )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<SqlUuid>, _>(event_ids.clone())
-    .bind::<Array<Text>, _>(slugs.clone())
-    .execute(conn)
+    .arg::<Array<SqlUuid>, _>(ids)
+    .arg::<Array<SqlUuid>, _>(event_ids.clone())
+    .arg::<Array<Text>, _>(slugs.clone())
+    .build().execute(conn)
     .await?;
     if slugs.is_empty() {
         return Ok(());
     }
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO event_timelines (timeline_id, event_id) \
          SELECT tl.id, t.event_id FROM unnest($1::uuid[], $2::text[]) AS t(event_id, slug) \
          JOIN timelines tl ON tl.slug = t.slug ON CONFLICT DO NOTHING",
     )
-    .bind::<Array<SqlUuid>, _>(event_ids)
-    .bind::<Array<Text>, _>(slugs)
+    .arg::<Array<SqlUuid>, _>(event_ids)
+    .arg::<Array<Text>, _>(slugs)
+    .build()
     .execute(conn)
     .await?;
     Ok(())

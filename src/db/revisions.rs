@@ -3,6 +3,7 @@
 //! single writes (`events.rs`) with one revision, by imports with a batch,
 //! so that both record exactly the same rows.
 
+use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{
@@ -67,13 +68,14 @@ pub async fn list(
     after: i32,
     limit: i64,
 ) -> Result<Vec<Revision>, ApiError> {
-    let rows: Vec<RevisionRow> = diesel::sql_query(format!(
+    let rows: Vec<RevisionRow> = SqlBuilder::fixed(&format!(
         "SELECT {REVISION_COLUMNS} FROM event_revisions WHERE event_id = $1 AND version > $2 \
          ORDER BY version LIMIT $3"
     ))
-    .bind::<SqlUuid, _>(id.0)
-    .bind::<Integer, _>(after)
-    .bind::<BigInt, _>(limit)
+    .arg::<SqlUuid, _>(id.0)
+    .arg::<Integer, _>(after)
+    .arg::<BigInt, _>(limit)
+    .build()
     .load(conn)
     .await?;
     rows.into_iter().map(RevisionRow::into_revision).collect()
@@ -90,12 +92,12 @@ pub async fn get(
     id: EventId,
     version: i32,
 ) -> Result<Option<RevisionDetail>, ApiError> {
-    let rows: Vec<DetailRow> = diesel::sql_query(format!(
+    let rows: Vec<DetailRow> = SqlBuilder::fixed(&format!(
         "SELECT {REVISION_COLUMNS}, snapshot FROM event_revisions WHERE event_id = $1 AND version = $2"
     ))
-    .bind::<SqlUuid, _>(id.0)
-    .bind::<Integer, _>(version)
-    .load(conn)
+    .arg::<SqlUuid, _>(id.0)
+    .arg::<Integer, _>(version)
+    .build().load(conn)
     .await?;
     rows.into_iter()
         .next()
@@ -125,13 +127,13 @@ pub async fn find_as_of(
     id: EventId,
     as_of: DateTime<Utc>,
 ) -> Result<Option<(i32, StoredEvent)>, ApiError> {
-    let rows: Vec<AsOfRow> = diesel::sql_query(
+    let rows: Vec<AsOfRow> = SqlBuilder::fixed(
         "SELECT version, snapshot, deleted FROM event_revisions WHERE event_id = $1 AND known_at <= $2 \
          ORDER BY version DESC LIMIT 1",
     )
-    .bind::<SqlUuid, _>(id.0)
-    .bind::<Timestamptz, _>(as_of)
-    .load(conn)
+    .arg::<SqlUuid, _>(id.0)
+    .arg::<Timestamptz, _>(as_of)
+    .build().load(conn)
     .await?;
     match rows.into_iter().next() {
         Some(row) if !row.deleted => Ok(Some((row.version, row.snapshot))),
@@ -170,31 +172,31 @@ pub async fn append(
     // earlier but waited for the lock still records a later time than the
     // writer it waited for, and the default `known_at` never goes backwards.
     // It is read once per row, so that the default `known_at` equals `recorded_at`.
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
              deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
          SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
                  (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
-             $6, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
+             $1, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
              e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
              ARRAY(SELECT a.name_key FROM event_actors ea JOIN actors a ON a.id = ea.actor_id WHERE ea.event_id = e.id), \
              ARRAY(SELECT t.slug FROM event_timelines et JOIN timelines t ON t.id = et.timeline_id WHERE et.event_id = e.id) \
-         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::timestamptz[]) \
+         FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[]) \
              AS r(id, kind, changed_fields, snapshot, known_at) \
          JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock",
     )
-    .bind::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(revisions.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Jsonb>, _>(
+    .arg::<Nullable<Text>, _>(author.map(str::to_owned))
+    .arg::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
+    .arg::<Array<Text>, _>(revisions.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+    .arg::<Array<Jsonb>, _>(
         revisions
             .iter()
             .map(|r| serde_json::Value::from(r.changed_fields.clone()))
             .collect::<Vec<_>>(),
     )
-    .bind::<Array<Jsonb>, _>(snapshots)
-    .bind::<Array<Nullable<Timestamptz>>, _>(revisions.iter().map(|r| r.known_at).collect::<Vec<_>>())
-    .bind::<Nullable<Text>, _>(author)
-    .execute(conn)
+    .arg::<Array<Jsonb>, _>(snapshots)
+    .arg::<Array<Nullable<Timestamptz>>, _>(revisions.iter().map(|r| r.known_at).collect::<Vec<_>>())
+    .build().execute(conn)
     .await?;
     Ok(())
 }

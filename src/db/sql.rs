@@ -78,6 +78,9 @@ where
 
 pub struct SqlBuilder {
     query: Query,
+    /// Set by [`SqlBuilder::fixed`]: the text after each placeholder still to
+    /// be bound, in order.
+    pending: std::collections::VecDeque<String>,
     /// Set by [`SqlBuilder::capture`]: the statement's text, while `query`
     /// collects its bind values instead.
     captured: Option<String>,
@@ -100,8 +103,22 @@ impl SqlBuilder {
                 binds: Vec::new(),
                 cached: true,
             },
+            pending: Default::default(),
             captured: None,
         }
+    }
+
+    /// A statement whose whole text is given, with `$1`, `$2`, … each used
+    /// once and in order; [`SqlBuilder::bind`] then supplies them in turn
+    /// without adding text. For statements of a fixed shape that read better
+    /// written out than assembled, and that should still be prepared once per
+    /// connection (a `diesel::sql_query` costs a second round trip and a plan
+    /// on every execution).
+    pub fn fixed(sql: &str) -> Self {
+        let mut parts = split_placeholders(sql).into_iter();
+        let mut builder = Self::new(&parts.next().unwrap_or_default());
+        builder.pending = parts.collect();
+        builder
     }
 
     /// A builder that records the statement that code builds with it, for
@@ -142,10 +159,23 @@ impl SqlBuilder {
             value,
             sql_type: PhantomData,
         }));
-        self.query.parts.push(String::new());
+        self.query
+            .parts
+            .push(self.pending.pop_front().unwrap_or_default());
         if self.captured.is_some() {
             self.query.push_sql("::text");
         }
+        self
+    }
+
+    /// [`SqlBuilder::bind`], by value: `SqlBuilder::fixed(…).arg(a).arg(b).build()`.
+    pub fn arg<ST, V>(mut self, value: V) -> Self
+    where
+        Pg: HasSqlType<ST>,
+        V: ToSql<ST, Pg> + Send + 'static,
+        ST: Send + 'static,
+    {
+        self.bind::<ST, V>(value);
         self
     }
 
@@ -159,7 +189,13 @@ impl SqlBuilder {
         self
     }
 
-    pub fn build(self) -> Query {
+    pub fn build(mut self) -> Query {
+        // Placeholders left unbound stay in the text as `$?`, so Postgres
+        // rejects the statement instead of running a truncated one.
+        for rest in std::mem::take(&mut self.pending) {
+            self.query.push_sql("$?");
+            self.query.push_sql(&rest);
+        }
         self.query
     }
 
@@ -174,5 +210,63 @@ impl SqlBuilder {
             binds: self.query,
             cached,
         })
+    }
+}
+
+/// `sql` split at its placeholders `$1`, `$2`, …, which must each appear once
+/// and in order (`fixed` binds them in turn). A `$` followed by anything else
+/// (a dollar-quoted string, `$n` out of order) stays in the text.
+fn split_placeholders(sql: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let next = format!("${}", parts.len());
+        let after = &rest[at..];
+        let is_next = after.starts_with(&next)
+            && !after[next.len()..].starts_with(|c: char| c.is_ascii_digit());
+        let last = parts.len() - 1;
+        if is_next {
+            parts[last].push_str(&rest[..at]);
+            parts.push(String::new());
+            rest = &after[next.len()..];
+        } else {
+            parts[last].push_str(&rest[..=at]);
+            rest = &after[1..];
+        }
+    }
+    let last = parts.len() - 1;
+    parts[last].push_str(rest);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::debug_query;
+    use diesel::sql_types::{Integer, Text};
+
+    #[test]
+    fn placeholders_split_the_text_in_order() {
+        assert_eq!(
+            split_placeholders("SELECT $1::int, $2 || 'a', $10"),
+            vec!["SELECT ", "::int, ", " || 'a', $10"]
+        );
+        assert_eq!(split_placeholders("SELECT 1"), vec!["SELECT 1"]);
+    }
+
+    #[test]
+    fn a_fixed_statement_sends_its_text_with_the_binds_in_place() {
+        let mut q = SqlBuilder::fixed("SELECT $1::int + length($2) AS n");
+        q.bind::<Integer, _>(1).bind::<Text, _>("ab".to_owned());
+        let sql = debug_query::<Pg, _>(&q.build()).to_string();
+        assert!(sql.starts_with("SELECT $1::int + length($2) AS n"), "{sql}");
+    }
+
+    #[test]
+    fn an_unbound_placeholder_stays_visible_in_the_text() {
+        let mut q = SqlBuilder::fixed("SELECT $1, $2");
+        q.bind::<Integer, _>(1);
+        let sql = debug_query::<Pg, _>(&q.build()).to_string();
+        assert!(sql.starts_with("SELECT $1, $?"), "{sql}");
     }
 }

@@ -1,5 +1,6 @@
 //! All SQL for timelines and their event memberships.
 
+use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -64,7 +65,8 @@ pub fn not_found(slug: &TimelineSlug) -> ApiError {
 }
 
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Timeline>, ApiError> {
-    let rows: Vec<TimelineRow> = diesel::sql_query(format!("{SELECT_TIMELINES} ORDER BY t.slug"))
+    let rows: Vec<TimelineRow> = SqlBuilder::fixed(&format!("{SELECT_TIMELINES} ORDER BY t.slug"))
+        .build()
         .load(conn)
         .await?;
     rows.into_iter().map(TimelineRow::into_model).collect()
@@ -74,10 +76,12 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     slug: &TimelineSlug,
 ) -> Result<Option<Timeline>, ApiError> {
-    let rows: Vec<TimelineRow> = diesel::sql_query(format!("{SELECT_TIMELINES} WHERE t.slug = $1"))
-        .bind::<Text, _>(slug.to_string())
-        .load(conn)
-        .await?;
+    let rows: Vec<TimelineRow> =
+        SqlBuilder::fixed(&format!("{SELECT_TIMELINES} WHERE t.slug = $1"))
+            .arg::<Text, _>(slug.to_string())
+            .build()
+            .load(conn)
+            .await?;
     rows.into_iter()
         .next()
         .map(TimelineRow::into_model)
@@ -89,13 +93,14 @@ async fn get(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<Timeli
 }
 
 pub async fn create(conn: &mut AsyncPgConnection, new: NewTimeline) -> Result<Timeline, ApiError> {
-    diesel::sql_query(
+    SqlBuilder::fixed(
         "INSERT INTO timelines (id, slug, title, description) VALUES ($1, $2, $3, $4)",
     )
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Text, _>(new.slug.to_string())
-    .bind::<Text, _>(new.title.to_string())
-    .bind::<Nullable<Text>, _>(new.description)
+    .arg::<SqlUuid, _>(Uuid::now_v7())
+    .arg::<Text, _>(new.slug.to_string())
+    .arg::<Text, _>(new.title.to_string())
+    .arg::<Nullable<Text>, _>(new.description)
+    .build()
     .execute(conn)
     .await?;
     get(conn, &new.slug).await
@@ -110,15 +115,16 @@ pub async fn update(
         Some(description) => (true, description),
         None => (false, None),
     };
-    let updated = diesel::sql_query(
-        "UPDATE timelines SET title = COALESCE($2, title), \
-             description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now() \
-         WHERE slug = $1",
+    let updated = SqlBuilder::fixed(
+        "UPDATE timelines SET title = COALESCE($1, title), \
+             description = CASE WHEN $2 THEN $3 ELSE description END, updated_at = now() \
+         WHERE slug = $4",
     )
-    .bind::<Text, _>(slug.to_string())
-    .bind::<Nullable<Text>, _>(patch.title.map(String::from))
-    .bind::<diesel::sql_types::Bool, _>(set_description)
-    .bind::<Nullable<Text>, _>(description)
+    .arg::<Nullable<Text>, _>(patch.title.map(String::from))
+    .arg::<diesel::sql_types::Bool, _>(set_description)
+    .arg::<Nullable<Text>, _>(description)
+    .arg::<Text, _>(slug.to_string())
+    .build()
     .execute(conn)
     .await?;
     if updated == 0 {
@@ -142,15 +148,17 @@ pub async fn delete(
 ) -> Result<(), ApiError> {
     let slug = slug.clone();
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let members: Vec<IdRow> = diesel::sql_query(
+        let members: Vec<IdRow> = SqlBuilder::fixed(
             "DELETE FROM event_timelines et USING timelines t \
                  WHERE et.timeline_id = t.id AND t.slug = $1 RETURNING et.event_id AS id",
         )
-        .bind::<Text, _>(slug.to_string())
+        .arg::<Text, _>(slug.to_string())
+        .build()
         .load(conn)
         .await?;
-        let deleted = diesel::sql_query("DELETE FROM timelines WHERE slug = $1")
-            .bind::<Text, _>(slug.to_string())
+        let deleted = SqlBuilder::fixed("DELETE FROM timelines WHERE slug = $1")
+            .arg::<Text, _>(slug.to_string())
+            .build()
             .execute(conn)
             .await?;
         if deleted == 0 {
@@ -182,10 +190,10 @@ pub async fn set_membership(
             } else {
                 "DELETE FROM event_timelines WHERE timeline_id = $1 AND event_id = $2"
             };
-            let changed = diesel::sql_query(sql)
-                .bind::<SqlUuid, _>(timeline_id)
-                .bind::<SqlUuid, _>(event.0)
-                .execute(conn)
+            let changed = SqlBuilder::fixed(sql)
+                .arg::<SqlUuid, _>(timeline_id)
+                .arg::<SqlUuid, _>(event.0)
+                .build().execute(conn)
                 .await?
                 > 0;
             if changed {
@@ -197,8 +205,9 @@ pub async fn set_membership(
 }
 
 async fn id_of(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<Uuid, ApiError> {
-    let rows: Vec<IdRow> = diesel::sql_query("SELECT id FROM timelines WHERE slug = $1 FOR SHARE")
-        .bind::<Text, _>(slug.to_string())
+    let rows: Vec<IdRow> = SqlBuilder::fixed("SELECT id FROM timelines WHERE slug = $1 FOR SHARE")
+        .arg::<Text, _>(slug.to_string())
+        .build()
         .load(conn)
         .await?;
     rows.into_iter()
@@ -220,8 +229,9 @@ pub async fn existing_slugs(
     slugs: &[String],
 ) -> Result<Vec<String>, ApiError> {
     let rows: Vec<SlugRow> =
-        diesel::sql_query("SELECT slug FROM timelines WHERE slug = ANY($1) FOR SHARE")
-            .bind::<Array<Text>, _>(slugs.to_vec())
+        SqlBuilder::fixed("SELECT slug FROM timelines WHERE slug = ANY($1) FOR SHARE")
+            .arg::<Array<Text>, _>(slugs.to_vec())
+            .build()
             .load(conn)
             .await?;
     Ok(rows.into_iter().map(|r| r.slug).collect())

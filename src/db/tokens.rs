@@ -1,5 +1,6 @@
 //! All SQL for API tokens.
 
+use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -101,17 +102,18 @@ pub async fn create(
 ) -> Result<CreatedToken, ApiError> {
     spec.check()?;
     let secret = Secret::generate().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let rows: Vec<TokenRow> = diesel::sql_query(format!(
+    let rows: Vec<TokenRow> = SqlBuilder::fixed(&format!(
         "INSERT INTO api_tokens (id, name, scope, secret_hash, prefix, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
-    .bind::<SqlUuid, _>(TokenId::new().0)
-    .bind::<Text, _>(spec.name.trim().to_owned())
-    .bind::<Text, _>(spec.scope.as_str())
-    .bind::<Binary, _>(secret.hash().to_vec())
-    .bind::<Text, _>(secret.display_prefix())
-    .bind::<Nullable<Timestamptz>, _>(spec.expires_at)
-    .bind::<Nullable<SqlUuid>, _>(spec.created_by.map(|id| id.0))
+    .arg::<SqlUuid, _>(TokenId::new().0)
+    .arg::<Text, _>(spec.name.trim().to_owned())
+    .arg::<Text, _>(spec.scope.as_str())
+    .arg::<Binary, _>(secret.hash().to_vec())
+    .arg::<Text, _>(secret.display_prefix())
+    .arg::<Nullable<Timestamptz>, _>(spec.expires_at)
+    .arg::<Nullable<SqlUuid>, _>(spec.created_by.map(|id| id.0))
+    .build()
     .load(conn)
     .await?;
     let token = single(rows)?;
@@ -124,7 +126,8 @@ pub async fn create(
 /// Every token, oldest first (ids are UUID v7), revoked and expired ones included.
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Token>, ApiError> {
     let rows: Vec<TokenRow> =
-        diesel::sql_query(format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id"))
+        SqlBuilder::fixed(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id"))
+            .build()
             .load(conn)
             .await?;
     rows.into_iter().map(TokenRow::into_model).collect()
@@ -132,8 +135,9 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Token>, ApiError> 
 
 pub async fn find(conn: &mut AsyncPgConnection, id: TokenId) -> Result<Option<Token>, ApiError> {
     let rows: Vec<TokenRow> =
-        diesel::sql_query(format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
-            .bind::<SqlUuid, _>(id.0)
+        SqlBuilder::fixed(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
+            .arg::<SqlUuid, _>(id.0)
+            .build()
             .load(conn)
             .await?;
     rows.into_iter()
@@ -145,11 +149,11 @@ pub async fn find(conn: &mut AsyncPgConnection, id: TokenId) -> Result<Option<To
 /// Revokes a token at once. Revoking a revoked token changes nothing (its
 /// `revoked_at` stays the first revocation).
 pub async fn revoke(conn: &mut AsyncPgConnection, id: TokenId) -> Result<Token, ApiError> {
-    let rows: Vec<TokenRow> = diesel::sql_query(format!(
+    let rows: Vec<TokenRow> = SqlBuilder::fixed(&format!(
         "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING {COLUMNS}"
     ))
-    .bind::<SqlUuid, _>(id.0)
-    .load(conn)
+    .arg::<SqlUuid, _>(id.0)
+    .build().load(conn)
     .await?;
     match rows.into_iter().next() {
         Some(row) => row.into_model(),
@@ -168,10 +172,11 @@ pub async fn has_live_admin(conn: &mut AsyncPgConnection) -> Result<bool, ApiErr
         #[diesel(sql_type = Bool)]
         exists: bool,
     }
-    let rows: Vec<Exists> = diesel::sql_query(
+    let rows: Vec<Exists> = SqlBuilder::fixed(
         "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL \
          AND (expires_at IS NULL OR expires_at > now())) AS exists",
     )
+    .build()
     .load(conn)
     .await?;
     Ok(rows.iter().any(|r| r.exists))
@@ -212,14 +217,15 @@ pub async fn authenticate(
         return Ok(Authentication::Unknown);
     }
     let computed = secret::hash(presented);
-    let rows: Vec<AuthRow> = diesel::sql_query(
+    let rows: Vec<AuthRow> = SqlBuilder::fixed(
         "SELECT id, scope, secret_hash, \
                 COALESCE(expires_at <= now(), false) AS expired, \
                 revoked_at IS NOT NULL AS revoked, \
                 COALESCE(last_used_at < now() - interval '1 minute', true) AS stale \
          FROM api_tokens WHERE secret_hash = $1",
     )
-    .bind::<Binary, _>(computed.to_vec())
+    .arg::<Binary, _>(computed.to_vec())
+    .build()
     .load(conn)
     .await?;
     let Some(row) = rows
@@ -236,8 +242,9 @@ pub async fn authenticate(
     }
     if row.stale {
         // At most one write per token and minute, not one per request.
-        diesel::sql_query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(row.id)
+        SqlBuilder::fixed("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+            .arg::<SqlUuid, _>(row.id)
+            .build()
             .execute(conn)
             .await?;
     }
@@ -263,7 +270,8 @@ where
 {
     let name = name.to_owned();
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7205120)")
+        SqlBuilder::fixed("SELECT pg_advisory_xact_lock(7205120)")
+            .build()
             .execute(conn)
             .await?;
         if has_live_admin(conn).await.map_err(anyhow::Error::msg)? {
