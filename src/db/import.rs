@@ -479,24 +479,42 @@ async fn upsert_sources<'a>(
     for source in sources {
         by_url.insert(source.url.to_string(), source);
     }
+    let urls: Vec<String> = by_url.keys().cloned().collect();
+    let titles: Vec<Option<String>> = by_url.values().map(|s| s.title.clone()).collect();
+    let publishers: Vec<Option<String>> = by_url.values().map(|s| s.publisher.clone()).collect();
+    let published: Vec<Option<DateTime<Utc>>> = by_url.values().map(|s| s.published_at).collect();
     SqlBuilder::fixed(
         "INSERT INTO sources (id, url, title, publisher, published_at) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-         ON CONFLICT (url) DO UPDATE SET title = COALESCE(EXCLUDED.title, sources.title), \
-             publisher = COALESCE(EXCLUDED.publisher, sources.publisher), \
-             published_at = COALESCE(EXCLUDED.published_at, sources.published_at), updated_at = now()",
+         ON CONFLICT (url) DO NOTHING",
     )
-    .arg::<Array<SqlUuid>, _>(by_url.keys().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .arg::<Array<Text>, _>(by_url.keys().cloned().collect::<Vec<_>>())
-    .arg::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.title.clone()).collect::<Vec<_>>())
-    .arg::<Array<Nullable<Text>>, _>(by_url.values().map(|s| s.publisher.clone()).collect::<Vec<_>>())
-    .arg::<Array<Nullable<Timestamptz>>, _>(
-        by_url
-            .values()
-            .map(|s| s.published_at)
-            .collect::<Vec<Option<DateTime<Utc>>>>(),
+    .arg::<Array<SqlUuid>, _>(urls.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .arg::<Array<Text>, _>(urls.clone())
+    .arg::<Array<Nullable<Text>>, _>(titles.clone())
+    .arg::<Array<Nullable<Text>>, _>(publishers.clone())
+    .arg::<Array<Nullable<Timestamptz>>, _>(published.clone())
+    .build()
+    .execute(conn)
+    .await?;
+    // A separate UPDATE that touches only URLs whose catalogue entry gains
+    // something: `ON CONFLICT DO UPDATE` would lock and rewrite the row of
+    // every URL cited again, so that all writers citing one live article
+    // (the seed story is one) queued behind each other on that row.
+    SqlBuilder::fixed(
+        "UPDATE sources s SET title = COALESCE(t.title, s.title), \
+             publisher = COALESCE(t.publisher, s.publisher), \
+             published_at = COALESCE(t.published_at, s.published_at), updated_at = now() \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS t(url, title, publisher, published_at) \
+         WHERE s.url = t.url AND ((t.title IS NOT NULL AND t.title IS DISTINCT FROM s.title) \
+             OR (t.publisher IS NOT NULL AND t.publisher IS DISTINCT FROM s.publisher) \
+             OR (t.published_at IS NOT NULL AND t.published_at IS DISTINCT FROM s.published_at))",
     )
-    .build().execute(conn)
+    .arg::<Array<Text>, _>(urls)
+    .arg::<Array<Nullable<Text>>, _>(titles)
+    .arg::<Array<Nullable<Text>>, _>(publishers)
+    .arg::<Array<Nullable<Timestamptz>>, _>(published)
+    .build()
+    .execute(conn)
     .await?;
     Ok(())
 }

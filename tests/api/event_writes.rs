@@ -501,3 +501,42 @@ async fn revisions_cannot_be_rewritten() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_source_catalogue_keeps_the_latest_metadata_seen_for_a_url() {
+    let app = spawn_app().await;
+    let cite = |title: Option<&str>, publisher: Option<&str>| json!({"sources": [{"url": "https://example.org/live", "title": title, "publisher": publisher}]});
+    for (day, overrides) in [
+        ("05", cite(Some("Live"), None)),
+        ("06", cite(None, Some("Example"))),
+        ("07", cite(Some("Live, updated"), None)),
+    ] {
+        app.create_event(&with(
+            event("e", &format!("2022-01-{day}T00:00:00Z")),
+            overrides,
+        ))
+        .await;
+    }
+    let catalogue = app
+        .strings("SELECT title || ' / ' || publisher AS value FROM sources")
+        .await;
+    assert_eq!(catalogue, vec![Some("Live, updated / Example".to_owned())]);
+}
+
+#[tokio::test]
+async fn citing_a_known_url_again_with_nothing_new_leaves_its_catalogue_row_untouched() {
+    let app = spawn_app().await;
+    let citation = json!({"sources": [{"url": "https://example.org/live", "title": "Live"}]});
+    app.create_event(&with(event("a", "2022-01-05T00:00:00Z"), citation.clone()))
+        .await;
+    let row_version = "SELECT xmin::text AS value FROM sources";
+    let before = app.strings(row_version).await;
+    app.create_event(&with(event("b", "2022-01-06T00:00:00Z"), citation))
+        .await;
+    app.create_event(&with(
+        event("c", "2022-01-07T00:00:00Z"),
+        json!({"sources": [{"url": "https://example.org/live"}]}),
+    ))
+    .await;
+    assert_eq!(app.strings(row_version).await, before);
+}
