@@ -636,7 +636,6 @@ pub async fn create(
 ) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
-            generic_plans(conn).await?;
                 check_references(conn, &input).await?;
                 let id = EventId::new();
                 let mut q = SqlBuilder::new(
@@ -701,7 +700,6 @@ where
 {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
-            generic_plans(conn).await?;
                 let before = lock_live(conn, id, expected_version).await?;
                 let input = build(&before)?;
                 check_references(conn, &input).await?;
@@ -741,7 +739,6 @@ pub async fn delete(
 ) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
-            generic_plans(conn).await?;
             lock_live(conn, id, expected_version).await?;
             set_deleted(conn, id, true, meta).await
         })
@@ -820,7 +817,6 @@ pub async fn restore(
 ) -> Result<Event, ApiError> {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
-            generic_plans(conn).await?;
             let locked = lock(conn, id).await?.ok_or_else(|| not_found(id))?;
             if !locked.deleted {
                 return Err(ApiError::Conflict(format!(
@@ -859,22 +855,6 @@ async fn set_deleted(
     };
     append_revision(conn, &event, kind, &[], meta).await?;
     Ok(event)
-}
-
-/// Lets the rest of a single-event write transaction reuse each prepared
-/// statement's generic plan. Postgres otherwise keeps planning them for
-/// every execution's values: their `unnest($n)` of a one-element array
-/// looks cheaper planned for the values than generic, so the generic plan
-/// never wins. Planning was 19% of all CPU time in a profile of single-event
-/// POSTs (bench/README.md); these statements touch rows by key, which the
-/// generic plan does just as well. Imports keep planning: their statements
-/// carry thousands of rows each, for which the values matter.
-async fn generic_plans(conn: &mut AsyncPgConnection) -> Result<(), DieselError> {
-    SqlBuilder::fixed("SET LOCAL plan_cache_mode = force_generic_plan")
-        .build()
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 pub fn not_found(id: EventId) -> ApiError {
