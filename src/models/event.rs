@@ -409,6 +409,10 @@ impl StoredEvent {
         &self.json
     }
 
+    pub fn into_json(self) -> String {
+        self.json
+    }
+
     pub fn to_event(&self) -> Result<Event, serde_json::Error> {
         serde_json::from_str(&self.json)
     }

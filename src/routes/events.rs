@@ -111,7 +111,7 @@ pub async fn get_event(
         Some(as_of) => db::revisions::find_as_of(&mut conn, id, as_of).await?,
     };
     let (version, event) = event.ok_or_else(|| db::events::not_found(id))?;
-    Ok(stored_event_response(HttpResponse::Ok(), version, &event))
+    Ok(stored_event_response(HttpResponse::Ok(), version, event))
 }
 
 /// Change some fields of an event (JSON merge patch, RFC 7396).

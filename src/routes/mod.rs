@@ -113,12 +113,12 @@ pub fn event_response(mut builder: actix_web::HttpResponseBuilder, event: &Event
 pub fn stored_event_response(
     mut builder: actix_web::HttpResponseBuilder,
     version: i32,
-    event: &StoredEvent,
+    event: StoredEvent,
 ) -> HttpResponse {
     builder
         .insert_header((header::ETAG, etag(version)))
         .content_type(JSON)
-        .body(event.json().to_owned())
+        .body(event.into_json())
 }
 
 /// A page of events (an `EventPage`), with `next_cursor` and a
