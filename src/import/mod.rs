@@ -102,6 +102,7 @@ pub async fn import(
 ) -> Result<Summary, ApiError> {
     let mut items = read::spawn(format, reader);
     conn.transaction::<_, ApiError, _>(async |conn| {
+        db::import::without_jit(conn).await?;
         let mut loader = Loader::start(conn, mode, meta).await?;
         while let Some(item) = items.recv().await {
             loader.take(conn, item).await?;

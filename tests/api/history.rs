@@ -548,6 +548,33 @@ async fn as_of_reads_a_timelines_membership_as_it_was() {
 }
 
 #[tokio::test]
+async fn as_of_filters_by_the_actors_an_event_named_then_in_any_casing() {
+    let app = spawn_app().await;
+    let created = post_known_at(&app, &death_toll(), FIRST_REPORT).await;
+    let path = path_of(&created);
+    let reattributed =
+        json!({"actors": [{"name": "Interior Ministry", "role": "source of the claim"}]});
+    let reply = patch_known_at(&app, &path, &reattributed, CORRECTION).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // A second writer's casing is stored as the first writer's.
+    let other = with(death_toll(), json!({"actors": [{"name": "ALMATY POLICE"}]}));
+    post_known_at(&app, &other, CORRECTION).await;
+    let url = |actor: &str, instant: &str| format!("/v1/events?as_of={instant}&actor={actor}");
+    let then = "2022-01-06T08:00:00Z";
+    assert_eq!(app.all_ids(&url("almaty%20Police", then)).await.len(), 1);
+    assert!(
+        app.all_ids(&url("interior%20ministry", then))
+            .await
+            .is_empty()
+    );
+    let now = app.all_ids(&url("almaty%20police", CORRECTION)).await;
+    assert_eq!(now.len(), 1, "only the second event");
+    assert_ne!(now[0], created["id"].as_str().unwrap());
+    let moved = app.all_ids(&url("INTERIOR%20MINISTRY", CORRECTION)).await;
+    assert_eq!(moved, [created["id"].as_str().unwrap()]);
+}
+
+#[tokio::test]
 async fn as_of_applies_to_exports_and_statistics() {
     let app = spawn_app().await;
     reported_and_corrected(&app).await;
