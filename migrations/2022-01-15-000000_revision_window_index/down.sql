@@ -1,0 +1,1 @@
+DROP INDEX event_revisions_start_until;
