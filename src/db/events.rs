@@ -873,11 +873,7 @@ async fn set_deleted(
 /// planning: forced generic plans made a 100,000-event import 6× slower,
 /// since their statements carry thousands of rows each.
 async fn generic_plans(conn: &mut AsyncPgConnection) -> Result<(), DieselError> {
-    SqlBuilder::fixed("SET LOCAL plan_cache_mode = force_generic_plan")
-        .build()
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::sql::set_local(conn, "plan_cache_mode = force_generic_plan").await
 }
 
 pub fn not_found(id: EventId) -> ApiError {

@@ -338,11 +338,7 @@ impl Shared {
 /// compiled, which took 50 of its 390 ms (auto_explain) and never paid
 /// back: each statement runs once per batch over rows it has not seen.
 pub async fn without_jit(conn: &mut AsyncPgConnection) -> Result<(), ApiError> {
-    SqlBuilder::fixed("SET LOCAL jit = off")
-        .build()
-        .execute(conn)
-        .await?;
-    Ok(())
+    Ok(super::sql::set_local(conn, "jit = off").await?)
 }
 
 /// The transaction's time: what `now()` writes into `created_at` and `updated_at`.

@@ -76,6 +76,21 @@ where
     }
 }
 
+/// `SET LOCAL setting`: a planner setting for the rest of the current
+/// transaction only (callers say why they need it). `setting` is fixed
+/// text such as `jit = off`, never a request's value.
+pub async fn set_local(
+    conn: &mut diesel_async::AsyncPgConnection,
+    setting: &'static str,
+) -> QueryResult<()> {
+    use diesel_async::RunQueryDsl;
+    SqlBuilder::fixed(&format!("SET LOCAL {setting}"))
+        .build()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub struct SqlBuilder {
     query: Query,
     /// Set by [`SqlBuilder::fixed`]: the text after each placeholder still to
