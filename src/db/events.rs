@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::deserialize::FromSql;
 use diesel::pg::{Pg, PgValue};
 use diesel::sql_types::{
-    Array, Double, Float4, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, Double, Float4, Integer, Json, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel::{QueryableByName, result::Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -164,7 +164,7 @@ pub async fn find(
 struct FoundRow {
     #[diesel(sql_type = Integer)]
     version: i32,
-    #[diesel(sql_type = Jsonb)]
+    #[diesel(sql_type = Json)]
     snapshot: StoredEvent,
 }
 
@@ -266,7 +266,7 @@ fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
     q.sql(
         " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_until, r.event_type, r.country_code, \
          r.status, r.tags, r.actor_keys, r.timeline_slugs, r.lat, r.lon, r.search, r.search_config, \
-         r.snapshot, r.snapshot -> 'casualties' AS casualties \
+         r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties \
          FROM event_revisions r WHERE NOT r.deleted AND r.known_at <= ",
     )
     .bind::<Timestamptz, _>(as_of)
@@ -351,7 +351,7 @@ struct ListedRow {
     id: Uuid,
     #[diesel(sql_type = Timestamptz)]
     occurred_start: DateTime<Utc>,
-    #[diesel(sql_type = Jsonb)]
+    #[diesel(sql_type = Json)]
     snapshot: StoredEvent,
     #[diesel(sql_type = Nullable<Float4>)]
     rank: Option<f32>,
@@ -365,16 +365,13 @@ async fn load_listed(
     Ok(query.load(conn).await?)
 }
 
-/// `jsonb` arrives as a version byte and the value's JSON text; the text is
+/// A `json` value arrives as the JSON text it was stored as; the text is
 /// kept, not parsed (see [`StoredEvent`]).
-impl FromSql<Jsonb, Pg> for StoredEvent {
+impl FromSql<Json, Pg> for StoredEvent {
     fn from_sql(value: PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        match value.as_bytes().split_first() {
-            Some((1, text)) => Ok(StoredEvent::from_stored_json(
-                std::str::from_utf8(text)?.to_owned(),
-            )),
-            _ => Err("unsupported jsonb encoding version".into()),
-        }
+        Ok(StoredEvent::from_stored_json(
+            std::str::from_utf8(value.as_bytes())?.to_owned(),
+        ))
     }
 }
 

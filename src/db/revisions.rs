@@ -7,7 +7,7 @@ use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{
-    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Integer, Json, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -50,7 +50,7 @@ impl RevisionRow {
 struct DetailRow {
     #[diesel(embed)]
     revision: RevisionRow,
-    #[diesel(sql_type = Jsonb)]
+    #[diesel(sql_type = Json)]
     snapshot: serde_json::Value,
 }
 
@@ -114,7 +114,7 @@ pub async fn get(
 struct AsOfRow {
     #[diesel(sql_type = Integer)]
     version: i32,
-    #[diesel(sql_type = Jsonb)]
+    #[diesel(sql_type = Json)]
     snapshot: StoredEvent,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     deleted: bool,
@@ -153,11 +153,12 @@ pub struct NewRevision<'a> {
 }
 
 /// Appends the events' current states to their histories, one statement
-/// for all. The filterable columns are copied from the rows just written;
-/// the actors' and timelines' keys are read off the snapshot (which lists
-/// the actors by their stored names, so `lower` gives their `name_key`)
-/// rather than joined per row from `actors` and `timelines`: those joins
-/// took 40% of an import's revision insert (measured, bench/README.md).
+/// for all. The filterable and searchable columns are copied from the rows
+/// just written (which hold what the snapshot holds); the actors' and
+/// timelines' keys are read off the snapshot (which lists the actors by
+/// their stored names, so `lower` gives their `name_key`) rather than joined
+/// per row from `actors` and `timelines`: those joins took 40% of an
+/// import's revision insert (measured, bench/README.md).
 pub async fn append(
     conn: &mut AsyncPgConnection,
     revisions: &[NewRevision<'_>],
@@ -166,9 +167,12 @@ pub async fn append(
     if revisions.is_empty() {
         return Ok(());
     }
+    // Each snapshot is stored as the text `Event` serializes to (keys in its
+    // field order, as a write's response has them), sent as text and checked
+    // by Postgres's `json` input: no `serde_json::Value` in between.
     let snapshots = revisions
         .iter()
-        .map(|r| serde_json::to_value(r.event))
+        .map(|r| serde_json::to_string(r.event))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::internal)?;
     // The clock is read at the insert, after the row lock was taken, rather
@@ -178,14 +182,16 @@ pub async fn append(
     // It is read once per row, so that the default `known_at` equals `recorded_at`.
     SqlBuilder::fixed(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
-             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs) \
+             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
+             lat, lon, search_config, search) \
          SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
                  (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
              $1, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
              e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
-             ARRAY(SELECT lower(a ->> 'name') FROM jsonb_array_elements(r.snapshot -> 'actors') a), \
-             ARRAY(SELECT jsonb_array_elements_text(r.snapshot -> 'timelines')) \
-         FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[]) \
+             ARRAY(SELECT lower(a ->> 'name') FROM json_array_elements(r.snapshot -> 'actors') a), \
+             ARRAY(SELECT json_array_elements_text(r.snapshot -> 'timelines')), \
+             e.lat, e.lon, e.search_config, e.search \
+         FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::text[]::json[], $6::timestamptz[]) \
              AS r(id, kind, changed_fields, snapshot, known_at) \
          JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock",
     )
@@ -198,7 +204,7 @@ pub async fn append(
             .map(|r| serde_json::Value::from(r.changed_fields.clone()))
             .collect::<Vec<_>>(),
     )
-    .arg::<Array<Jsonb>, _>(snapshots)
+    .arg::<Array<Text>, _>(snapshots)
     .arg::<Array<Nullable<Timestamptz>>, _>(revisions.iter().map(|r| r.known_at).collect::<Vec<_>>())
     .build().execute(conn)
     .await?;

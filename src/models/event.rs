@@ -392,8 +392,10 @@ pub struct EventPage {
 /// Decoding each snapshot into an `Event` and encoding it again was most of
 /// Chronik's own cost per page (bench/README.md, "Where each target stands").
 ///
-/// The text is Postgres's rendering of `jsonb`: the same fields and values as
-/// [`Event`] serializes to, with keys in `jsonb`'s order (shorter keys first).
+/// The text is what [`Event`] serialized to when the revision was written
+/// (kept as `json`, byte for byte). Snapshots stored before the
+/// `json_snapshots` migration have the same fields and values with keys in
+/// `jsonb`'s order (shorter keys first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     json: String,

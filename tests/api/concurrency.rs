@@ -59,7 +59,7 @@ async fn concurrent_writers_without_if_match_lose_no_update() {
     assert_eq!(
         app.count(
             "SELECT count(*) AS n FROM events e JOIN event_revisions r ON r.event_id = e.id AND r.version = e.version \
-             WHERE r.snapshot = (SELECT r2.snapshot FROM event_revisions r2 WHERE r2.event_id = e.id ORDER BY version DESC LIMIT 1)"
+             WHERE r.snapshot::jsonb = (SELECT r2.snapshot::jsonb FROM event_revisions r2 WHERE r2.event_id = e.id ORDER BY version DESC LIMIT 1)"
         )
         .await,
         1

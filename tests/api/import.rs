@@ -194,7 +194,7 @@ async fn imported_revisions_are_those_an_api_write_records() {
     let revision = |external_id: &str| {
         format!(
             "SELECT (to_jsonb(r) - 'event_id' - 'recorded_at' - 'known_at' - 'author' - 'snapshot' \
-             || jsonb_build_object('snapshot', r.snapshot - 'id' - 'external_id' - 'created_at' - 'updated_at'))::text AS value \
+             || jsonb_build_object('snapshot', r.snapshot::jsonb - 'id' - 'external_id' - 'created_at' - 'updated_at'))::text AS value \
              FROM event_revisions r JOIN events e ON e.id = r.event_id WHERE e.external_id = '{external_id}'"
         )
     };
