@@ -28,7 +28,8 @@ pub struct Config {
     )]
     pub addr: String,
 
-    /// Maximum number of pooled database connections.
+    /// Database connections for requests, split evenly among the HTTP
+    /// workers (each uses only its own); exports have their own, below.
     #[arg(
         long,
         env = "CHRONIK_DB_POOL_SIZE",
@@ -37,8 +38,8 @@ pub struct Config {
     )]
     pub db_pool_size: usize,
 
-    /// Most exports streaming at once (each holds a database connection while
-    /// it streams); default: half the pool.
+    /// Most exports streaming at once, each on a connection of its own
+    /// (opened in addition to the pool's); default: half the pool.
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
@@ -117,6 +118,14 @@ pub struct Config {
 impl Config {
     pub fn max_exports(&self) -> usize {
         self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
+    }
+
+    /// HTTP workers: as configured, else one per core (as actix would pick).
+    pub fn workers(&self) -> usize {
+        self.workers
+            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+            .unwrap_or(1)
+            .max(1)
     }
 }
 

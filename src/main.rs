@@ -128,7 +128,9 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&config.addr).with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %config.addr, "listening");
-    app::run(listener, pool, config)?.await?;
+    // The server opens its own connections, on the threads that use them.
+    drop(pool);
+    app::run(listener, config)?.await?;
     Ok(())
 }
 

@@ -39,7 +39,7 @@ pub async fn respond(
             state.max_exports
         ))
     })?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.export_pool.get().await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
     let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
         let _permit = permit;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Table, TestApp, event, rich_event, spawn_app, with};
+use crate::helpers::{Table, TestApp, event, rich_event, spawn_app, spawn_app_with, with};
 
 /// The CSV columns in their documented order (README, "CSV columns").
 const CSV_COLUMNS: &[&str] = &[
@@ -593,6 +593,41 @@ async fn an_export_streams_before_it_is_complete_and_ends_when_the_client_leaves
         assert!(Instant::now() < deadline, "the export outlived its client");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn running_exports_leave_the_pool_to_requests() {
+    // As many exports as the whole request pool has connections: they stream
+    // on connections of their own, so reads and writes are still served.
+    let app = spawn_app_with(|config| {
+        config.db_pool_size = 2;
+        config.max_exports = Some(2);
+    })
+    .await;
+    app.insert_bulk_events(30_000, 1_000).await;
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .client
+            .get(app.url("/v1/events?format=ndjson"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        running.push(response);
+    }
+    for _ in 0..4 {
+        let page = app.get("/v1/events?limit=1").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+    }
+    let created = app
+        .post(
+            "/v1/events",
+            &event("During the exports", "2022-01-05T12:00:00Z"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    drop(running);
 }
 
 #[tokio::test]

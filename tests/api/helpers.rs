@@ -126,7 +126,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let admin = create_token(&pool, TokenSpec::new("test admin", Scope::Admin)).await;
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let port = listener.local_addr().expect("local addr").port();
-    let server = chronik::app::run(listener, pool.clone(), &config).expect("starting the server");
+    let server = chronik::app::run(listener, &config).expect("starting the server");
     let handle = server.handle();
     tokio::spawn(server);
     TestApp {
