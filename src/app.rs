@@ -48,7 +48,8 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
     db::build_pool(&config.database_url, config.db_pool_size)
 }
 
-/// One pool per HTTP worker, together `CHRONIK_DB_POOL_SIZE` connections.
+/// One pool per HTTP worker, together `CHRONIK_DB_POOL_SIZE` connections
+/// (rounded up to a multiple of the workers).
 /// A connection's I/O runs as a task on the thread that opened it; with one
 /// pool shared by all workers, a query from another worker cost two thread
 /// wake-ups (measured: 7,200 → 10,200 reads by id per second on 2 cores with

@@ -595,6 +595,23 @@ async fn an_export_streams_before_it_is_complete_and_ends_when_the_client_leaves
     }
 }
 
+/// Starts `n` NDJSON exports and keeps them streaming (unread) until the
+/// responses are dropped.
+async fn start_exports(app: &TestApp, n: usize) -> Vec<reqwest::Response> {
+    let mut running = Vec::new();
+    for _ in 0..n {
+        let response = app
+            .client
+            .get(app.url("/v1/events?format=ndjson"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        running.push(response);
+    }
+    running
+}
+
 #[tokio::test]
 async fn running_exports_leave_the_pool_to_requests() {
     // As many exports as the whole request pool has connections: they stream
@@ -605,17 +622,7 @@ async fn running_exports_leave_the_pool_to_requests() {
     })
     .await;
     app.insert_bulk_events(30_000, 1_000).await;
-    let mut running = Vec::new();
-    for _ in 0..2 {
-        let response = app
-            .client
-            .get(app.url("/v1/events?format=ndjson"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        running.push(response);
-    }
+    let running = start_exports(&app, 2).await;
     for _ in 0..4 {
         let page = app.get("/v1/events?limit=1").await;
         assert_eq!(page.status, 200, "{}", page.text);
@@ -635,17 +642,7 @@ async fn exports_beyond_the_limit_get_503_until_one_finishes() {
     let app = spawn_app().await;
     app.insert_bulk_events(30_000, 1_000).await;
     // The test app's pool has 8 connections; half of them may stream exports.
-    let mut running = Vec::new();
-    for _ in 0..4 {
-        let response = app
-            .client
-            .get(app.url("/v1/events?format=ndjson"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        running.push(response);
-    }
+    let mut running = start_exports(&app, 4).await;
     let refused = app.get("/v1/events?format=csv&stream=all").await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert_eq!(refused.content_type(), "application/problem+json");
