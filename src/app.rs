@@ -7,12 +7,12 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AccessSettings};
+use crate::bulk::Slots;
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
@@ -27,14 +27,10 @@ use crate::routes::{
 pub struct AppState {
     /// This worker's own connections (see [`worker_pools`]).
     pub pool: DbPool,
-    /// Connections for streaming exports, shared by all workers: an export
-    /// holds one for as long as it streams, so exports never take the
-    /// connections requests need.
-    pub export_pool: DbPool,
-    /// Permits for streaming exports, one per connection of `export_pool`:
-    /// a request beyond them is refused at once rather than queued.
-    pub exports: Arc<Semaphore>,
-    pub max_exports: usize,
+    /// Connections for streaming exports, shared by all workers.
+    pub exports: Slots,
+    /// Connections for `POST /v1/import`, shared by all workers.
+    pub imports: Slots,
     /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
     pub max_import_bytes: u64,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
@@ -66,12 +62,20 @@ fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> 
 pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let workers = config.workers();
     let pools = worker_pools(config, workers)?;
-    let export_pool = db::build_pool(&config.database_url, config.max_exports())?;
     let base = AppState {
         pool: pools[0].clone(),
-        export_pool,
-        exports: Arc::new(Semaphore::new(config.max_exports())),
-        max_exports: config.max_exports(),
+        exports: Slots::new(
+            &config.database_url,
+            config.max_exports(),
+            "exports",
+            "CHRONIK_MAX_EXPORTS",
+        )?,
+        imports: Slots::new(
+            &config.database_url,
+            config.max_imports.max(1),
+            "imports",
+            "CHRONIK_MAX_IMPORTS",
+        )?,
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
     };

@@ -43,6 +43,12 @@ pub struct Config {
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
+    /// Most `POST /v1/import` requests running at once, each on a connection
+    /// of its own (opened in addition to the pool's). An import keeps one
+    /// Postgres backend busy on one core for its whole run.
+    #[arg(long, env = "CHRONIK_MAX_IMPORTS", default_value_t = 2, global = true)]
+    pub max_imports: usize,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -143,6 +149,7 @@ impl Config {
             addr: "127.0.0.1:0".into(),
             db_pool_size: 8,
             max_exports: None,
+            max_imports: 2,
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,

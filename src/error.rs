@@ -330,7 +330,37 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for ApiError {
     fn from(err: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        use deadpool::managed::{PoolError, TimeoutType};
         tracing::warn!(error = %err, "no database connection");
-        Self::Unavailable
+        match err {
+            // Every connection stayed in use: the server is overloaded, the database is fine.
+            PoolError::Timeout(TimeoutType::Wait) => Self::Busy(
+                "every database connection of this server stayed busy; retry shortly".into(),
+            ),
+            _ => Self::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadpool::managed::{PoolError, TimeoutType};
+
+    #[test]
+    fn a_pool_that_stays_busy_is_an_overload_not_an_outage() {
+        let busy = ApiError::from(PoolError::Timeout(TimeoutType::Wait));
+        assert!(matches!(busy, ApiError::Busy(_)), "{busy:?}");
+        assert_eq!(busy.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = busy.error_response();
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let down = ApiError::from(PoolError::Timeout(TimeoutType::Create));
+        assert!(matches!(down, ApiError::Unavailable), "{down:?}");
     }
 }

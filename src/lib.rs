@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod bench_sql;
+pub mod bulk;
 pub mod conditional;
 pub mod config;
 pub mod cors;

@@ -1,8 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as Spec;
+use utoipa::{Modify, OpenApi};
 
-use crate::auth::openapi::AccessDocs;
+use crate::auth::openapi::{AccessDocs, integer_header, problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
@@ -50,9 +51,49 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&AccessDocs)
+    modifiers(&AccessDocs, &UnavailableDocs)
 )]
 pub struct ApiDoc;
+
+/// The `503` every `/v1` operation can answer: each needs a database
+/// connection. Operations that name more causes keep their own description.
+struct UnavailableDocs;
+
+impl Modify for UnavailableDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let response = operation
+                    .responses
+                    .responses
+                    .entry("503".into())
+                    .or_insert_with(|| {
+                        problem(
+                            "The database is unreachable, or every database connection of the server \
+                             stayed busy; retry after `Retry-After` seconds",
+                        )
+                        .into()
+                    });
+                if let utoipa::openapi::RefOr::T(response) = response {
+                    response.headers.insert(
+                        "Retry-After".into(),
+                        integer_header("Seconds to wait before retrying: 1").into(),
+                    );
+                }
+            }
+        }
+    }
+}
 
 /// The spec as committed in `openapi/openapi.json`.
 pub fn json() -> String {

@@ -144,7 +144,7 @@ fn extend(response: &mut RefOr<Response>, cause: &str) {
     }
 }
 
-fn problem(description: &str) -> Response {
+pub(crate) fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -178,7 +178,7 @@ fn too_many_requests() -> Response {
     response
 }
 
-fn integer_header(description: &str) -> Header {
+pub(crate) fn integer_header(description: &str) -> Header {
     HeaderBuilder::new()
         .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
         .description(Some(description))

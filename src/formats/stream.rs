@@ -33,17 +33,10 @@ pub async fn respond(
     mut encoder: Box<dyn EventEncoder>,
     mut builder: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
-    let permit = state.exports.clone().try_acquire_owned().map_err(|_| {
-        ApiError::Busy(format!(
-            "{} exports are running, the most this server allows at once; retry shortly",
-            state.max_exports
-        ))
-    })?;
-    let mut conn = state.export_pool.get().await?;
+    let mut slot = state.exports.acquire().await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
     let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
-        let _permit = permit;
-        let result = store::scan(&mut conn, &filter, sort, &sender).await;
+        let result = store::scan(&mut slot.conn, &filter, sort, &sender).await;
         match &result {
             Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
             Err(ScanError::Stalled) => {

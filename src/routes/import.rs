@@ -79,7 +79,7 @@ const CSV: &str = "text/csv";
                 "total_errors": 2,
                 "invalid_records": 2
             })),
-        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, every connection stayed busy, or `CHRONIK_MAX_IMPORTS` imports are already running; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_events(
     state: web::Data<AppState>,
@@ -95,7 +95,7 @@ pub async fn import_events(
             .map_err(|e: String| ApiError::field("mode", e))?,
         None => Mode::default(),
     };
-    let mut conn = state.pool.get().await?;
+    let mut slot = state.imports.acquire().await?;
     let (tx, reader) = import::body::channel();
     let meta = WriteParams {
         known_at: query.known_at.clone(),
@@ -103,7 +103,7 @@ pub async fn import_events(
     .change_meta(&caller)?;
     let (forwarded, imported) = futures_util::join!(
         import::body::forward(payload, tx, state.max_import_bytes),
-        import::import(&mut conn, format, reader, mode, meta),
+        import::import(&mut slot.conn, format, reader, mode, meta),
     );
     // A broken or oversized upload is the cause of whatever the reader made of it.
     forwarded?;

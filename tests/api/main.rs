@@ -12,6 +12,7 @@ mod helpers;
 mod history;
 mod idempotency;
 mod import;
+mod import_limits;
 mod list_filters;
 mod paging;
 mod rate_limit;
