@@ -323,6 +323,15 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
                 Self::invalid(info.constraint_name().unwrap_or("body"), info.message())
             }
+            // The connection broke (Postgres restarted, or closed it): the pool
+            // drops it, so a retry gets a fresh one.
+            Error::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                info,
+            ) => {
+                tracing::warn!(error = info.message(), "the database connection broke");
+                Self::Unavailable
+            }
             _ => Self::Internal(err.into()),
         }
     }
@@ -362,5 +371,16 @@ mod tests {
         );
         let down = ApiError::from(PoolError::Timeout(TimeoutType::Create));
         assert!(matches!(down, ApiError::Unavailable), "{down:?}");
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable_not_internal() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let broken = ApiError::from(Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        ));
+        assert!(matches!(broken, ApiError::Unavailable), "{broken:?}");
+        assert_eq!(broken.status_code(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

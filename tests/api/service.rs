@@ -48,3 +48,46 @@ async fn unknown_routes_and_methods_get_problem_json() {
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.content_type(), "application/problem+json");
 }
+
+#[tokio::test]
+async fn requests_after_postgres_closed_the_servers_connections_succeed() {
+    let app = spawn_app().await;
+    // Reads and writes open connections in both workers' pools.
+    for i in 0..8 {
+        let created = app
+            .post(
+                "/v1/events",
+                &crate::helpers::event(&format!("Before {i}"), "2022-01-05T12:00:00Z"),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(app.get("/v1/events?limit=1").await.status, 200);
+    }
+    let others = "SELECT count(*) AS n FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    assert!(app.count(others).await > 0);
+    // What a Postgres restart or an idle-connection timeout does to them.
+    app.count(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.count(others).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "backends still there");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The closed sockets reach the connections' tasks at once; a moment for them to see it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for i in 0..8 {
+        let created = app
+            .post(
+                "/v1/events",
+                &crate::helpers::event(&format!("After {i}"), "2022-01-05T12:00:00Z"),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let page = app.get("/v1/events?limit=1").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+    }
+}
