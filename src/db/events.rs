@@ -645,7 +645,7 @@ pub async fn create(
                 bind_fields(&mut q, &input)?;
                 q.sql(", now(), now())");
                 q.build().execute(conn).await?;
-                write_children(conn, id, &input).await?;
+                write_children(conn, id, &input, false).await?;
                 let event = get(conn, id).await?;
                 let all_fields = changed_fields(&serde_json::Value::Null, &event);
                 append_revision(conn, &event, ChangeKind::Created, &all_fields, meta).await?;
@@ -716,7 +716,7 @@ where
                         .build().execute(conn)
                         .await?;
                 }
-                write_children(conn, id, &input).await?;
+                write_children(conn, id, &input, true).await?;
                 let after = get(conn, id).await?;
                 let fields = changed_fields(&before.writable_json(), &after);
                 if fields.is_empty() {
@@ -959,14 +959,16 @@ fn bind_fields(q: &mut SqlBuilder, input: &EventInput) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Inserts actors, sources and timeline memberships of a new or replaced
-/// event, through the same statements as imports.
+/// Inserts actors, sources and timeline memberships of a new or (`replaced`)
+/// rewritten event, through the same statements as imports.
 async fn write_children(
     conn: &mut AsyncPgConnection,
     id: EventId,
     input: &EventInput,
+    replaced: bool,
 ) -> Result<(), ApiError> {
-    super::import::write_children(conn, &[(id, input)]).await?;
+    let replaced = if replaced { vec![id] } else { Vec::new() };
+    super::import::write_children(conn, &[(id, input)], &replaced).await?;
     Ok(())
 }
 

@@ -370,13 +370,16 @@ async fn time(conn: &mut AsyncPgConnection, function: &str) -> Result<DateTime<U
 /// Writes actors, sources and timeline memberships of new or replaced
 /// events (whose old actors and sources are gone): a few statements for
 /// the whole batch.
+/// `replaced` names the events among `rows` that were stored before (the
+/// others are new, so they have no memberships to drop).
 pub async fn write_children(
     conn: &mut AsyncPgConnection,
     rows: &[Row<'_>],
+    replaced: &[EventId],
 ) -> Result<Shared, ApiError> {
     let actors = write_actors(conn, rows).await?;
     write_sources(conn, rows).await?;
-    write_memberships(conn, rows).await?;
+    write_memberships(conn, rows, replaced).await?;
     Ok(Shared { actors })
 }
 
@@ -504,6 +507,13 @@ async fn upsert_sources<'a>(
     .build()
     .execute(conn)
     .await?;
+    let no_metadata = titles.iter().all(Option::is_none)
+        && publishers.iter().all(Option::is_none)
+        && published.iter().all(Option::is_none);
+    if no_metadata {
+        // Nothing to fill in: the UPDATE below would match no row.
+        return Ok(());
+    }
     // A separate UPDATE that touches only URLs whose catalogue entry gains
     // something: `ON CONFLICT DO UPDATE` would lock and rewrite the row of
     // every URL cited again, so that all writers citing one live article
@@ -529,8 +539,11 @@ async fn upsert_sources<'a>(
 
 /// Makes each event's timelines exactly those its input lists; memberships
 /// it keeps keep their `added_at`.
-async fn write_memberships(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result<(), ApiError> {
-    let ids: Vec<Uuid> = rows.iter().map(|(id, _)| id.0).collect();
+async fn write_memberships(
+    conn: &mut AsyncPgConnection,
+    rows: &[Row<'_>],
+    replaced: &[EventId],
+) -> Result<(), ApiError> {
     let (mut event_ids, mut slugs) = (vec![], vec![]);
     for (id, input) in rows {
         for slug in &input.timelines {
@@ -538,16 +551,19 @@ async fn write_memberships(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Re
             slugs.push(slug.to_string());
         }
     }
-    SqlBuilder::fixed(
-        "DELETE FROM event_timelines et WHERE et.event_id = ANY($1) AND NOT EXISTS ( \
-             SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS t(event_id, slug) JOIN timelines tl ON tl.slug = t.slug \
-             WHERE t.event_id = et.event_id AND tl.id = et.timeline_id)",
-    )
-    .arg::<Array<SqlUuid>, _>(ids)
-    .arg::<Array<SqlUuid>, _>(event_ids.clone())
-    .arg::<Array<Text>, _>(slugs.clone())
-    .build().execute(conn)
-    .await?;
+    if !replaced.is_empty() {
+        SqlBuilder::fixed(
+            "DELETE FROM event_timelines et WHERE et.event_id = ANY($1) AND NOT EXISTS ( \
+                 SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS t(event_id, slug) JOIN timelines tl ON tl.slug = t.slug \
+                 WHERE t.event_id = et.event_id AND tl.id = et.timeline_id)",
+        )
+        .arg::<Array<SqlUuid>, _>(replaced.iter().map(|id| id.0).collect::<Vec<_>>())
+        .arg::<Array<SqlUuid>, _>(event_ids.clone())
+        .arg::<Array<Text>, _>(slugs.clone())
+        .build()
+        .execute(conn)
+        .await?;
+    }
     if slugs.is_empty() {
         return Ok(());
     }

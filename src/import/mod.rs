@@ -336,7 +336,7 @@ impl Loader {
         db::import::insert(conn, &create_rows).await?;
         db::import::update(conn, &update_rows).await?;
         let all: Vec<_> = create_rows.iter().chain(&update_rows).copied().collect();
-        let shared = db::import::write_children(conn, &all).await?;
+        let shared = db::import::write_children(conn, &all, &ids(&update_rows)).await?;
         let now = self.now;
         let created: Vec<Event> = creates
             .iter()

@@ -923,3 +923,24 @@ async fn the_cli_imports_a_file_through_the_same_path() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn upsert_takes_an_event_off_the_timelines_its_record_no_longer_lists() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    app.create_timeline("other").await;
+    let first = with(
+        event("On two timelines", "2022-01-05T00:00:00Z"),
+        json!({"external_id": "e-1", "timelines": ["kz", "other"]}),
+    );
+    assert_eq!(app.import("", NDJSON, ndjson(&[first])).await.status, 200);
+    let again = with(
+        event("On one timeline", "2022-01-05T00:00:00Z"),
+        json!({"external_id": "e-1", "timelines": ["other"]}),
+    );
+    let reply = app.import("?mode=upsert", NDJSON, ndjson(&[again])).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["updated"], 1);
+    assert_eq!(app.get("/v1/timelines/kz").await.body["event_count"], 0);
+    assert_eq!(app.get("/v1/timelines/other").await.body["event_count"], 1);
+}

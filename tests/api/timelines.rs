@@ -168,3 +168,36 @@ async fn deleting_a_timeline_keeps_its_events_and_records_the_change() {
     assert_eq!(now.body["timelines"], json!(["other"]));
     assert_eq!(now.body["version"], 2);
 }
+
+#[tokio::test]
+async fn rewriting_an_event_without_a_timeline_takes_it_off_that_timeline() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    app.create_timeline("other").await;
+    let e = app
+        .create_event(&with(
+            event("a", "2022-01-05T00:00:00Z"),
+            json!({"timelines": ["kz", "other"]}),
+        ))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("/v1/events/{id}"),
+            &json!({"timelines": ["other"]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["timelines"], json!(["other"]));
+    assert!(app.all_ids("/v1/timelines/kz/events").await.is_empty());
+    assert_eq!(app.all_ids("/v1/timelines/other/events").await, [id]);
+    let replaced = app
+        .put(
+            &format!("/v1/events/{id}"),
+            &event("a", "2022-01-05T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    assert_eq!(replaced.body["timelines"], json!([]));
+    assert!(app.all_ids("/v1/timelines/other/events").await.is_empty());
+}
