@@ -74,3 +74,36 @@ async fn a_page_with_more_to_come_names_its_cursor_in_body_and_link() {
     );
     assert_eq!(last.body["next_cursor"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_create_answers_the_event_as_stored_where_the_store_normalizes_the_input() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    app.create_timeline("almaty").await;
+    app.create_event(&crate::helpers::with(
+        crate::helpers::event("first", "2022-01-05T00:00:00Z"),
+        serde_json::json!({"actors": [{"name": "CSTO"}]}),
+    ))
+    .await;
+    // Another spelling of a stored actor, nanoseconds Postgres does not keep,
+    // and timelines out of order.
+    let created = app
+        .create_event(&crate::helpers::with(
+            crate::helpers::event("second", "2022-01-05T10:00:00.123456789+06:00"),
+            serde_json::json!({
+                "occurred_end": "2022-01-05T11:00:00.999999999Z",
+                "actors": [{"name": "csto", "role": "deployed"}],
+                "sources": [{"url": "https://example.org/live", "published_at": "2022-01-05T12:00:00.5555555Z"}],
+                "timelines": ["kz", "almaty"],
+            }),
+        ))
+        .await;
+    assert_eq!(created["actors"][0]["name"], "CSTO");
+    assert_eq!(created["occurred_start"], "2022-01-05T04:00:00.123456Z");
+    let id = created["id"].as_str().unwrap();
+    let read = app.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(read.body, created);
+    let revision = app.get(&format!("/v1/events/{id}/revisions/1")).await;
+    assert_eq!(revision.status, 200, "{}", revision.text);
+    assert_eq!(revision.body["event"], created, "{}", revision.text);
+}
