@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, event, spawn_app_with};
+use crate::helpers::{Reply, TestApp, event, spawn_app_with};
 
 /// An import whose upload stays open until [`finish`] ends it.
 struct OpenImport {
@@ -69,20 +69,24 @@ async fn finish(mut import: OpenImport) -> u16 {
         .unwrap_or_else(|| panic!("no status in {head}"))
 }
 
+/// Imports one event, uploaded whole.
+async fn import_one(app: &TestApp, secret: &str, title: &str) -> Reply {
+    app.send(
+        app.client_with(secret)
+            .post(app.url("/v1/import"))
+            .header("content-type", "application/x-ndjson")
+            .body(format!("{}\n", event(title, "2022-01-05T00:00:00Z"))),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn imports_beyond_the_limit_get_503_until_one_finishes() {
     let app = spawn_app_with(|config| config.max_imports = 1).await;
     let secret = app.secret(Scope::Write).await;
     let running = start_import(&app, &secret, "held").await;
 
-    let refused = app
-        .send(
-            app.client_with(&secret)
-                .post(app.url("/v1/import"))
-                .header("content-type", "application/x-ndjson")
-                .body(format!("{}\n", event("Too many", "2022-01-05T00:00:00Z"))),
-        )
-        .await;
+    let refused = import_one(&app, &secret, "Too many").await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert_eq!(refused.content_type(), "application/problem+json");
     assert_eq!(refused.header("retry-after"), Some("1"));
@@ -94,14 +98,7 @@ async fn imports_beyond_the_limit_get_503_until_one_finishes() {
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 
     assert_eq!(finish(running).await, 200);
-    let after = app
-        .send(
-            app.client_with(&secret)
-                .post(app.url("/v1/import"))
-                .header("content-type", "application/x-ndjson")
-                .body(format!("{}\n", event("Next", "2022-01-05T00:00:00Z"))),
-        )
-        .await;
+    let after = import_one(&app, &secret, "Next").await;
     assert_eq!(after.status, 200, "the finished import gave back its slot");
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 2);
 }
