@@ -342,6 +342,19 @@ impl TestApp {
         reply.body
     }
 
+    /// Asserts that reads and a write are served, e.g. while bulk work runs:
+    /// four pages, so that every worker's pool is asked, and one create.
+    pub async fn assert_requests_served(&self, title: &str) {
+        for _ in 0..4 {
+            let page = self.get("/v1/events?limit=1").await;
+            assert_eq!(page.status, 200, "{}", page.text);
+        }
+        let created = self
+            .post("/v1/events", &event(title, "2022-01-05T12:00:00Z"))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+
     /// Follows `next_cursor` from `path` and returns every page's ids in order.
     pub async fn all_ids(&self, path: &str) -> Vec<String> {
         let mut ids = Vec::new();

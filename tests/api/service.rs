@@ -54,14 +54,7 @@ async fn requests_after_postgres_closed_the_servers_connections_succeed() {
     let app = spawn_app().await;
     // Reads and writes open connections in both workers' pools.
     for i in 0..8 {
-        let created = app
-            .post(
-                "/v1/events",
-                &crate::helpers::event(&format!("Before {i}"), "2022-01-05T12:00:00Z"),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        assert_eq!(app.get("/v1/events?limit=1").await.status, 200);
+        app.assert_requests_served(&format!("Before {i}")).await;
     }
     let others = "SELECT count(*) AS n FROM pg_stat_activity \
                   WHERE datname = current_database() AND pid <> pg_backend_pid()";
@@ -80,14 +73,6 @@ async fn requests_after_postgres_closed_the_servers_connections_succeed() {
     // The closed sockets reach the connections' tasks at once; a moment for them to see it.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     for i in 0..8 {
-        let created = app
-            .post(
-                "/v1/events",
-                &crate::helpers::event(&format!("After {i}"), "2022-01-05T12:00:00Z"),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let page = app.get("/v1/events?limit=1").await;
-        assert_eq!(page.status, 200, "{}", page.text);
+        app.assert_requests_served(&format!("After {i}")).await;
     }
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{event, spawn_app, with};
+use crate::helpers::{TestApp, event, spawn_app, with};
 
 #[tokio::test]
 async fn create_then_get_a_timeline_with_its_statistics() {
@@ -151,14 +151,7 @@ async fn membership_put_and_delete_are_idempotent_and_versioned() {
 #[tokio::test]
 async fn deleting_a_timeline_keeps_its_events_and_records_the_change() {
     let app = spawn_app().await;
-    app.create_timeline("kz").await;
-    app.create_timeline("other").await;
-    let e = app
-        .create_event(&with(
-            event("a", "2022-01-05T00:00:00Z"),
-            json!({"timelines": ["kz", "other"]}),
-        ))
-        .await;
+    let e = on_two_timelines(&app).await;
     assert_eq!(app.delete("/v1/timelines/kz").await.status, 204);
     assert_eq!(app.get("/v1/timelines/kz").await.status, 404);
     assert_eq!(app.delete("/v1/timelines/kz").await.status, 404);
@@ -172,14 +165,7 @@ async fn deleting_a_timeline_keeps_its_events_and_records_the_change() {
 #[tokio::test]
 async fn rewriting_an_event_without_a_timeline_takes_it_off_that_timeline() {
     let app = spawn_app().await;
-    app.create_timeline("kz").await;
-    app.create_timeline("other").await;
-    let e = app
-        .create_event(&with(
-            event("a", "2022-01-05T00:00:00Z"),
-            json!({"timelines": ["kz", "other"]}),
-        ))
-        .await;
+    let e = on_two_timelines(&app).await;
     let id = e["id"].as_str().unwrap();
     let patched = app
         .patch(
@@ -200,4 +186,15 @@ async fn rewriting_an_event_without_a_timeline_takes_it_off_that_timeline() {
     assert_eq!(replaced.status, 200, "{}", replaced.text);
     assert_eq!(replaced.body["timelines"], json!([]));
     assert!(app.all_ids("/v1/timelines/other/events").await.is_empty());
+}
+
+/// Timelines `kz` and `other`, and an event on both (returned as created).
+async fn on_two_timelines(app: &TestApp) -> serde_json::Value {
+    app.create_timeline("kz").await;
+    app.create_timeline("other").await;
+    app.create_event(&with(
+        event("a", "2022-01-05T00:00:00Z"),
+        json!({"timelines": ["kz", "other"]}),
+    ))
+    .await
 }
