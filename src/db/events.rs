@@ -19,7 +19,7 @@ use crate::models::revision::ChangeKind;
 use crate::models::values::{BBox, EventId, SearchText, TimelineSlug};
 
 /// Selects complete events from their rows, children aggregated per row:
-/// how a write reads back what it wrote (and what its revision keeps).
+/// the state a write starts from, read inside its transaction.
 const SELECT_EVENTS: &str = "\
 SELECT e.id, e.external_id, e.title, e.summary, e.language, e.event_type, e.occurred_start, e.occurred_end, \
        e.precision, e.timezone, e.location_name, e.admin1, e.country_code, e.lat, e.lon, e.casualties, e.status, \
@@ -643,14 +643,14 @@ pub async fn create(
                 );
                 q.bind::<SqlUuid, _>(id.0).sql(", ");
                 bind_fields(&mut q, &input)?;
-                q.sql(", now(), now()) RETURNING created_at");
-                let created: Created = q.build().get_result(conn).await?;
+                q.sql(", now(), now()) RETURNING created_at AS at");
+                let created: Stamp = q.build().get_result(conn).await?;
                 let shared = write_children(conn, id, &input, false).await?;
                 // Built as an import builds it, without reading the row back:
                 // that read aggregated actors, sources and timelines for an
                 // event whose every value is known here (tests compare it with
                 // the event as read).
-                let event = shared.event(id, &input, 1, created.created_at, created.created_at);
+                let event = shared.event(id, &input, 1, created.at, created.at);
                 let all_fields = changed_fields(&serde_json::Value::Null, &event);
                 append_revision(conn, &event, ChangeKind::Created, &all_fields, meta).await?;
                 Ok(event)
@@ -712,16 +712,19 @@ where
                      external_id, version, updated_at) = (",
                 );
                 bind_fields(&mut q, &input)?;
-                q.sql(", version + 1, now()) WHERE id = ").bind::<SqlUuid, _>(id.0);
-                q.build().execute(conn).await?;
+                q.sql(", version + 1, now()) WHERE id = ")
+                    .bind::<SqlUuid, _>(id.0)
+                    .sql(" RETURNING updated_at AS at");
+                let updated: Stamp = q.build().get_result(conn).await?;
                 for table in ["event_actors", "event_sources"] {
                     SqlBuilder::fixed(&format!("DELETE FROM {table} WHERE event_id = $1"))
                         .arg::<SqlUuid, _>(id.0)
                         .build().execute(conn)
                         .await?;
                 }
-                write_children(conn, id, &input, true).await?;
-                let after = get(conn, id).await?;
+                let shared = write_children(conn, id, &input, true).await?;
+                // Built from the input, as a create builds it, without a read back.
+                let after = shared.event(id, &input, before.version + 1, before.created_at, updated.at);
                 let fields = changed_fields(&before.writable_json(), &after);
                 if fields.is_empty() {
                     return Err(TxError::Unchanged(Box::new(before)));
@@ -975,11 +978,12 @@ async fn write_children(
     super::import::write_children(conn, &[(id, input)], &replaced).await
 }
 
-/// What a create's INSERT returns: the transaction's time, as stored.
+/// What a write's INSERT or UPDATE returns: the transaction's time, as
+/// stored in `created_at` or `updated_at`.
 #[derive(QueryableByName)]
-struct Created {
+struct Stamp {
     #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
+    at: DateTime<Utc>,
 }
 
 /// Top-level keys whose value differs between `before` (writable JSON, or
