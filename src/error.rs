@@ -323,6 +323,22 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
                 Self::invalid(info.constraint_name().unwrap_or("body"), info.message())
             }
+            // Postgres rolled this transaction back to let a concurrent one
+            // through: a lock cycle between two writers (imports take the
+            // catalogue rows of new actors and sources batch by batch, in no
+            // order shared with other writers) or a serialization conflict.
+            // Nothing of it was written, and the same request again can pass.
+            // diesel reports no SQLSTATE for a deadlock (40P01), only
+            // Postgres's message, which is English unless `lc_messages` says
+            // otherwise; in another language it stays a 500.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                Self::collided(info.message())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == "deadlock detected" =>
+            {
+                Self::collided(info.message())
+            }
             // The connection broke (Postgres restarted, or closed it): the pool
             // drops it, so a retry gets a fresh one.
             Error::DatabaseError(
@@ -334,6 +350,15 @@ impl From<diesel::result::Error> for ApiError {
             }
             _ => Self::Internal(err.into()),
         }
+    }
+}
+
+impl ApiError {
+    fn collided(reason: &str) -> Self {
+        tracing::warn!(error = reason, "a write collided with a concurrent one");
+        Self::Busy(
+            "this write collided with a concurrent one and was rolled back: nothing of it was written; retry it".into(),
+        )
     }
 }
 
@@ -382,5 +407,25 @@ mod tests {
         ));
         assert!(matches!(broken, ApiError::Unavailable), "{broken:?}");
         assert_eq!(broken.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_transaction_postgres_aborted_for_another_is_busy_not_internal() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let error = |kind, message: &str| {
+            ApiError::from(Error::DatabaseError(kind, Box::new(message.to_owned())))
+        };
+        let deadlock = error(DatabaseErrorKind::Unknown, "deadlock detected");
+        assert!(matches!(deadlock, ApiError::Busy(_)), "{deadlock:?}");
+        let serialization = error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access due to concurrent update",
+        );
+        assert!(
+            matches!(serialization, ApiError::Busy(_)),
+            "{serialization:?}"
+        );
+        let other = error(DatabaseErrorKind::Unknown, "division by zero");
+        assert!(matches!(other, ApiError::Internal(_)), "{other:?}");
     }
 }

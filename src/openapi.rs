@@ -79,8 +79,10 @@ impl Modify for UnavailableDocs {
                     .entry("503".into())
                     .or_insert_with(|| {
                         problem(
-                            "The database is unreachable, or every database connection of the server \
-                             stayed busy; retry after `Retry-After` seconds",
+                            "The database is unreachable, every database connection of the server \
+                             stayed busy, or (writes) Postgres rolled the write back to break a \
+                             deadlock with a concurrent one, writing nothing of it; retry after \
+                             `Retry-After` seconds",
                         )
                         .into()
                     });

@@ -2,6 +2,7 @@
 //! upsert with history, CSV round trips, ACLED, broken uploads and access.
 
 use chronik::models::token::Scope;
+use diesel_async::RunQueryDsl as _;
 use serde_json::{Value, json};
 use std::io::Write as _;
 
@@ -68,6 +69,23 @@ impl TestApp {
             );
         }
         counts
+    }
+
+    /// Returns once a backend of this test's database waits for a lock.
+    async fn wait_for_a_backend_waiting_on_a_lock(&self) {
+        for _ in 0..300 {
+            let waiting = self
+                .count(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .await;
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no backend came to wait for a lock");
     }
 
     /// Asserts the history invariant for every event.
@@ -786,6 +804,63 @@ async fn a_client_that_disconnects_mid_upload_writes_nothing() {
         retry.text
     );
     assert_eq!(retry.body["created"], 5000);
+}
+
+#[tokio::test]
+async fn an_import_postgres_aborts_to_break_a_deadlock_answers_503_and_writes_nothing() {
+    let app = spawn_app().await;
+    let before = app.row_counts().await;
+    let (first, last) = ("https://example.org/first", "https://example.org/last");
+    let cite = |event: Value, url: &str| with(event, json!({"sources": [{"url": url}]}));
+    let mut events: Vec<Value> = numbered(chronik::import::BATCH)
+        .into_iter()
+        .map(|e| cite(e, first))
+        .collect();
+    events.push(cite(event("last", "2022-01-06T00:00:00Z"), last));
+    let body = ndjson(&events);
+    // Another writer holds the URL the import's second batch cites, and then
+    // wants the one its first batch added. It waits longer than the server
+    // before it looks for a deadlock, so Postgres aborts the import, not it.
+    let mut other = app.pool.get().await.expect("connection");
+    for sql in [
+        "BEGIN",
+        "SET LOCAL deadlock_timeout = '60s'",
+        &format!("INSERT INTO sources (id, url) VALUES (gen_random_uuid(), '{last}')"),
+    ] {
+        diesel::sql_query(sql).execute(&mut other).await.expect(sql);
+    }
+    let other_writer = async {
+        app.wait_for_a_backend_waiting_on_a_lock().await;
+        let wants_first = format!(
+            "INSERT INTO sources (id, url) VALUES (gen_random_uuid(), '{first}') ON CONFLICT DO NOTHING"
+        );
+        diesel::sql_query(&wants_first)
+            .execute(&mut other)
+            .await
+            .expect("the other writer goes on once the import is rolled back");
+        diesel::sql_query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("ROLLBACK");
+    };
+    let (reply, ()) = tokio::join!(app.import("", NDJSON, body.clone()), other_writer);
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(reply.body["type"], "urn:chronik:problem:busy");
+    assert!(
+        reply.text.contains("nothing of it was written"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(app.row_counts().await, before, "nothing was written");
+    let retry = app.import("", NDJSON, body).await;
+    assert_eq!(
+        retry.status, 200,
+        "the same import again passes: {}",
+        retry.text
+    );
+    assert_eq!(retry.body["created"], events.len());
 }
 
 #[tokio::test]
