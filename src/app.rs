@@ -16,12 +16,11 @@ use crate::bulk::Slots;
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
-use crate::idempotency::{self, IdempotencySettings};
+use crate::idempotency::IdempotencySettings;
 use crate::openapi::ApiDoc;
-use crate::rate_limit::RateLimiters;
-use crate::routes::{
-    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
-};
+use crate::rate_limit::{self, RateLimiters};
+use crate::routes::{health, table};
+use crate::telemetry::RequestSpan;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -84,10 +83,16 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let next_pool = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let max_body = config.max_body_bytes;
     // Built once, outside the worker factory: every worker counts in the same buckets.
+    let limits = Arc::new(RateLimiters::new(
+        config.rate_limit_anonymous,
+        config.rate_limit_token,
+        config.rate_limit_ipv6_prefix,
+    ));
+    rate_limit::spawn_sweeper(&limits, rate_limit::SWEEP_EVERY);
     let access = web::Data::new(AccessSettings {
         public_reads: config.public_reads,
-        trusted_proxies: config.trusted_proxies.0.clone(),
-        limits: RateLimiters::new(config.rate_limit_anonymous, config.rate_limit_token),
+        proxies: config.proxy_trust(),
+        limits,
     });
     let idempotency = web::Data::new(IdempotencySettings {
         max_body_bytes: max_body,
@@ -102,7 +107,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         App::new()
             .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(as_problem))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
             .app_data(access.clone())
             .app_data(idempotency.clone())
@@ -119,78 +124,28 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1")
-            // The last wrap runs first: access (who, how often, may they), then
-            // idempotency, then conditional reads (closest to the handlers, so
-            // that they see the body the handler made).
-            .wrap(from_fn(crate::conditional::conditional_get))
-            .wrap(from_fn(idempotency::idempotency))
-            .wrap(from_fn(auth::middleware::access))
-            .service(
-                web::resource("/events")
-                    .get(events::list_events)
-                    .post(events::create_event),
-            )
-            .service(
-                web::resource("/events/{id}")
-                    .get(events::get_event)
-                    .patch(events::patch_event)
-                    .put(events::replace_event)
-                    .delete(events::delete_event),
-            )
-            .service(web::resource("/events/{id}/restore").post(events::restore_event))
-            .service(web::resource("/events/{id}/revisions").get(revisions::list_revisions))
-            .service(web::resource("/events/{id}/revisions/{version}").get(revisions::get_revision))
-            .service(
-                web::resource("/timelines")
-                    .get(timelines::list_timelines)
-                    .post(timelines::create_timeline),
-            )
-            .service(
-                web::resource("/timelines/{slug}")
-                    .get(timelines::get_timeline)
-                    .patch(timelines::patch_timeline)
-                    .delete(timelines::delete_timeline),
-            )
-            .service(web::resource("/timelines/{slug}/events").get(timelines::list_timeline_events))
-            .service(
-                web::resource("/timelines/{slug}/events/{id}")
-                    .put(timelines::add_timeline_event)
-                    .delete(timelines::remove_timeline_event),
-            )
-            .service(
-                web::resource("/event-types")
-                    .get(event_types::list_event_types)
-                    .post(event_types::create_event_type),
-            )
-            .service(web::resource("/actors").get(actors::list_actors))
-            // Streamed: its body limit is `max_import_bytes`, not the PayloadConfig's.
-            .service(web::resource("/import").post(import::import_events))
-            .service(
-                web::resource("/tokens")
-                    .get(tokens::list_tokens)
-                    .post(tokens::create_token),
-            )
-            .service(
-                web::resource("/tokens/{id}")
-                    .get(tokens::get_token)
-                    .delete(tokens::revoke_token),
-            )
-            .service(web::resource("/stats/histogram").get(stats::histogram))
-            .service(web::resource("/stats/casualties").get(stats::casualties)),
-    )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route(
-        "/docs",
-        web::get().to(|| async {
-            HttpResponse::PermanentRedirect()
-                .insert_header((header::LOCATION, "/docs/"))
-                .finish()
-        }),
-    )
-    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    // The last wrap runs first: rate limit and identify the caller, then
+    // conditional reads (closest to the handlers, so that they see the body
+    // the handler made). Access and `Idempotency-Key` are checked on each
+    // route, after routing (see `routes::table`).
+    let mut v1 = web::scope(table::PREFIX)
+        .wrap(from_fn(crate::conditional::conditional_get))
+        .wrap(from_fn(auth::middleware::access));
+    for resource in table::Resources::v1() {
+        v1 = v1.service(resource);
+    }
+    cfg.service(v1)
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }
 
 /// Unknown and repeated query parameters are named; other parse errors are passed on as they are.

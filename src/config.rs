@@ -4,7 +4,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 use std::path::PathBuf;
 
-use crate::auth::client_ip::TrustedProxies;
+use crate::auth::client_ip::{ClientIpHeader, ProxyTrust, TrustedProxies};
 use crate::cors::CorsOrigins;
 use crate::rate_limit::RateLimit;
 
@@ -102,7 +102,7 @@ pub struct Config {
     )]
     pub rate_limit_token: RateLimit,
 
-    /// Proxies (IPs or CIDR ranges, comma list) whose `Forwarded`/`X-Forwarded-For` name the client.
+    /// Proxies (IPs or CIDR ranges, comma list) whose `CHRONIK_CLIENT_IP_HEADER` names the client.
     #[arg(
         long,
         env = "CHRONIK_TRUSTED_PROXIES",
@@ -110,6 +110,26 @@ pub struct Config {
         global = true
     )]
     pub trusted_proxies: TrustedProxies,
+
+    /// The one forwarding header the trusted proxies write; any other is ignored.
+    #[arg(
+        long,
+        env = "CHRONIK_CLIENT_IP_HEADER",
+        value_enum,
+        default_value_t = ClientIpHeader::XForwardedFor,
+        global = true
+    )]
+    pub client_ip_header: ClientIpHeader,
+
+    /// IPv6 clients share an anonymous rate-limit bucket per network of this prefix length (1-128).
+    #[arg(
+        long,
+        env = "CHRONIK_RATE_LIMIT_IPV6_PREFIX",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u8).range(1..=128),
+        global = true
+    )]
+    pub rate_limit_ipv6_prefix: u8,
 
     /// Where the first start writes the initial admin token's secret (mode 0600).
     #[arg(
@@ -122,6 +142,13 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn proxy_trust(&self) -> ProxyTrust {
+        ProxyTrust {
+            proxies: self.trusted_proxies.0.clone(),
+            header: self.client_ip_header,
+        }
+    }
+
     pub fn max_exports(&self) -> usize {
         self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
     }
@@ -162,6 +189,8 @@ impl Config {
             rate_limit_anonymous: RateLimit::Off,
             rate_limit_token: RateLimit::Off,
             trusted_proxies: TrustedProxies::default(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
+            rate_limit_ipv6_prefix: 64,
             initial_token_file: PathBuf::from("chronik-admin-token"),
         }
     }

@@ -38,7 +38,7 @@ use crate::db::idempotency::{self as store, Claim, KeyRef, StoredResponse};
 use crate::error::{ApiError, IDEMPOTENCY_KEY, PROBLEM_JSON};
 
 /// Routes whose bodies are streamed, not buffered: a key cannot fingerprint
-/// them, so it is refused rather than silently ignored. (An import is all
+/// them, so it is refused rather than silently ignored ([`refuse_key`]). (An import is all
 /// or nothing: a failed one can be retried as it is, and `mode=upsert`
 /// makes repeating a successful one harmless.)
 pub const STREAMED_BODIES: &[&str] = &["/v1/import"];
@@ -69,18 +69,6 @@ pub async fn idempotency(
         Some(value) if req.method() == Method::POST => value.clone(),
         _ => return next.call(req).await.map(|res| res.map_into_boxed_body()),
     };
-    if req
-        .match_pattern()
-        .is_some_and(|pattern| STREAMED_BODIES.contains(&pattern.as_str()))
-    {
-        let err = ApiError::field(
-            IDEMPOTENCY_KEY,
-            "is not accepted on this route: its body is streamed, not buffered, so it cannot be fingerprinted; \
-             an import is all or nothing, so retry a failed one as it is, and use mode=upsert to make repeating \
-             a successful one harmless",
-        );
-        return Ok(req.error_response(err));
-    }
     match prepare(&mut req, &raw_key).await {
         Ok(Prepared::Run(pool, caller, key)) => {
             // Run to completion even if the client goes away, so that the key is settled.
@@ -93,6 +81,23 @@ pub async fn idempotency(
         Ok(Prepared::Answer(response)) => Ok(req.into_response(response)),
         Err(err) => Ok(req.error_response(err)),
     }
+}
+
+/// On a route in [`STREAMED_BODIES`]: a request with `Idempotency-Key` is a `400`.
+pub async fn refuse_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        return next.call(req).await.map(|res| res.map_into_boxed_body());
+    }
+    let err = ApiError::field(
+        IDEMPOTENCY_KEY,
+        "is not accepted on this route: its body is streamed, not buffered, so it cannot be fingerprinted; \
+         an import is all or nothing, so retry a failed one as it is, and use mode=upsert to make repeating \
+         a successful one harmless",
+    );
+    Ok(req.error_response(err))
 }
 
 enum Prepared {

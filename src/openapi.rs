@@ -3,11 +3,11 @@
 use utoipa::openapi::OpenApi as Spec;
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::openapi::{AccessDocs, integer_header, problem};
+use crate::auth::openapi::{document_access, integer_header, problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
-    actors, event_types, events, health, import, revisions, stats, timelines, tokens,
+    actors, event_types, events, health, import, revisions, stats, table, timelines, tokens,
 };
 
 #[derive(OpenApi)]
@@ -54,6 +54,15 @@ use crate::routes::{
     modifiers(&AccessDocs, &UnavailableDocs)
 )]
 pub struct ApiDoc;
+
+/// Access, as the route table states it, on every operation.
+struct AccessDocs;
+
+impl Modify for AccessDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        document_access(openapi, &table::operations());
+    }
+}
 
 /// The `503` every `/v1` operation can answer: each needs a database
 /// connection. Operations that name more causes keep their own description.
@@ -102,4 +111,37 @@ pub fn json() -> String {
     let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
     json.push('\n');
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec documents exactly the operations the route table serves.
+    #[test]
+    fn every_routed_operation_is_in_the_spec_and_every_v1_operation_is_routed() {
+        let spec = ApiDoc::openapi();
+        let routed = table::operations();
+        let mut documented = Vec::new();
+        for (path, item) in &spec.paths.paths {
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
+                if operation.is_some() && path.starts_with("/v1/") {
+                    documented.push(format!("{method} {path}"));
+                }
+            }
+        }
+        let mut served: Vec<String> = routed
+            .iter()
+            .map(|op| format!("{} {}", op.method, op.path))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
 }

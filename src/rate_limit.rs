@@ -1,5 +1,7 @@
 //! Rate limiting with GCRA (`governor`): one bucket per token for
-//! authenticated requests, one per client IP for anonymous ones. Each bucket
+//! authenticated requests, one per client IP (IPv6: per `/64`) for anonymous
+//! ones and for requests with bad tokens. Buckets are charged before any
+//! database work, and idle ones are swept by a thread of their own. Each bucket
 //! holds `burst` requests and refills evenly, `count` per `period`.
 //!
 //! Responses carry the IETF draft headers `RateLimit-Limit` (the bucket size),
@@ -15,10 +17,11 @@ use std::fmt;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::models::token::TokenId;
+use dashmap::DashMap;
+use ipnet::Ipv6Net;
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -89,6 +92,14 @@ impl fmt::Display for RateLimit {
 }
 
 impl RateLimit {
+    /// The bucket size (0 when off).
+    fn burst(self) -> u32 {
+        match self {
+            Self::Off => 0,
+            Self::Every { burst, .. } => burst.get(),
+        }
+    }
+
     fn quota(self) -> Option<Quota> {
         match self {
             Self::Off => None,
@@ -107,7 +118,9 @@ type Keyed<K> =
 /// Whose bucket a request is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    Token(TokenId),
+    /// A token, by the SHA-256 of its secret: known before any database lookup.
+    Token([u8; 32]),
+    /// A client address (IPv6 by its network prefix, see [`RateLimiters::new`]).
     Ip(IpAddr),
 }
 
@@ -131,57 +144,130 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Self::Denied { .. })
+    }
+}
+
 pub struct RateLimiters {
     anonymous: Option<Keyed<IpAddr>>,
-    token: Option<Keyed<TokenId>>,
-    started: Instant,
-    /// Seconds after `started` of the last sweep of idle buckets.
-    last_sweep: AtomicU64,
+    /// The anonymous bucket's size, for the headers of a blocked address.
+    anonymous_burst: u32,
+    token: Option<Keyed<[u8; 32]>>,
+    /// IPv6 clients share a bucket per network of this prefix length.
+    ipv6_prefix: u8,
+    /// Addresses whose bucket ran dry on bad tokens, until when: their
+    /// further token requests are refused before any database lookup.
+    blocked: DashMap<IpAddr, Instant>,
 }
 
 /// Idle buckets (full again) are forgotten this often, so memory stays bounded.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl RateLimiters {
-    pub fn new(anonymous: RateLimit, token: RateLimit) -> Self {
+    pub fn new(anonymous: RateLimit, token: RateLimit, ipv6_prefix: u8) -> Self {
         Self {
             anonymous: anonymous.quota().map(RateLimiter::dashmap_with_middleware),
+            anonymous_burst: anonymous.burst(),
             token: token.quota().map(RateLimiter::dashmap_with_middleware),
-            started: Instant::now(),
-            last_sweep: AtomicU64::new(0),
+            ipv6_prefix: ipv6_prefix.min(128),
+            blocked: DashMap::new(),
         }
     }
 
+    /// Counts one request in `bucket`.
     pub fn check(&self, bucket: Bucket) -> Decision {
-        self.sweep_now_and_then();
         match bucket {
-            Bucket::Token(id) => self.token.as_ref().map(|l| decide(l, &id)),
-            Bucket::Ip(ip) => self.anonymous.as_ref().map(|l| decide(l, &ip)),
+            Bucket::Token(digest) => self.token.as_ref().map(|l| decide(l, &digest)),
+            Bucket::Ip(ip) => {
+                let key = self.ip_key(ip);
+                self.anonymous.as_ref().map(|l| decide(l, &key))
+            }
         }
         .unwrap_or(Decision::Unlimited)
     }
 
-    fn sweep_now_and_then(&self) {
-        let now = self.started.elapsed().as_secs();
-        let last = self.last_sweep.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < SWEEP_EVERY.as_secs() {
-            return;
+    /// Counts a request with a bad token against its address; an address
+    /// whose bucket is empty is then [`blocked`](Self::blocked) until it refills.
+    pub fn check_failure(&self, ip: IpAddr) -> Decision {
+        let decision = self.check(Bucket::Ip(ip));
+        if let Decision::Denied { retry_after, .. } = decision {
+            let until = Instant::now() + Duration::from_secs(retry_after);
+            self.blocked.insert(self.ip_key(ip), until);
         }
-        // One thread wins the sweep; the others carry on.
-        if self
-            .last_sweep
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-        {
-            if let Some(l) = &self.anonymous {
-                l.retain_recent();
-                l.shrink_to_fit();
+        decision
+    }
+
+    /// `Denied` while `ip` is blocked for bad tokens: no lookup is made for it.
+    pub fn blocked(&self, ip: IpAddr) -> Option<Decision> {
+        let until = *self.blocked.get(&self.ip_key(ip))?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        Some(Decision::Denied {
+            status: Status {
+                limit: self.anonymous_burst,
+                remaining: 0,
+                reset: ceil_secs(wait),
+            },
+            retry_after: ceil_secs(wait).max(1),
+        })
+    }
+
+    /// The key of `ip`'s bucket: IPv4 as is, IPv6 by its network (`/64` by
+    /// default), since one subscriber commonly holds a whole `/64`.
+    pub fn ip_key(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(v6) => {
+                Ipv6Net::new(v6, self.ipv6_prefix).map_or(ip, |net| IpAddr::V6(net.trunc().addr()))
             }
-            if let Some(l) = &self.token {
-                l.retain_recent();
-                l.shrink_to_fit();
-            }
+            v4 => v4,
         }
+    }
+
+    /// Forgets full buckets and expired blocks.
+    pub fn sweep(&self) {
+        if let Some(l) = &self.anonymous {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.token {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        let now = Instant::now();
+        self.blocked.retain(|_, until| *until > now);
+        self.blocked.shrink_to_fit();
+    }
+
+    /// Buckets and blocks held now.
+    pub fn len(&self) -> usize {
+        self.anonymous.as_ref().map_or(0, |l| l.len())
+            + self.token.as_ref().map_or(0, |l| l.len())
+            + self.blocked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Sweeps `limiters` every `every` on a thread of its own, off the request
+/// path, until the last other reference to them is dropped.
+pub fn spawn_sweeper(limiters: &Arc<RateLimiters>, every: Duration) {
+    let weak: Weak<RateLimiters> = Arc::downgrade(limiters);
+    let spawned = std::thread::Builder::new()
+        .name("rate-limit-sweeper".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                match weak.upgrade() {
+                    Some(limiters) => limiters.sweep(),
+                    None => break,
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!(%err, "could not start the rate-limit sweeper; idle buckets stay in memory");
     }
 }
 
@@ -264,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_bucket_empties_and_says_when_to_come_back() {
-        let limiters = RateLimiters::new("2/min".parse().unwrap(), RateLimit::Off);
+        let limiters = RateLimiters::new("2/min".parse().unwrap(), RateLimit::Off, 64);
         let ip = Bucket::Ip("192.0.2.1".parse().unwrap());
         let Decision::Allowed(first) = limiters.check(ip) else {
             panic!("first request denied")
@@ -287,9 +373,61 @@ mod tests {
             limiters.check(Bucket::Ip("192.0.2.2".parse().unwrap())),
             Decision::Allowed(_)
         ));
+        assert_eq!(limiters.check(Bucket::Token([7; 32])), Decision::Unlimited);
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_ipv4_per_address() {
+        let limiters = RateLimiters::new(every(1, 60, 1), RateLimit::Off, 64);
+        let ip = |s: &str| Bucket::Ip(s.parse().unwrap());
+        assert!(!limiters.check(ip("2001:db8:1:2::1")).is_denied());
+        // Another address of the same /64: the same, now empty, bucket.
+        assert!(limiters.check(ip("2001:db8:1:2:ffff::9")).is_denied());
+        assert!(!limiters.check(ip("2001:db8:1:3::1")).is_denied());
+        assert!(!limiters.check(ip("192.0.2.1")).is_denied());
+        assert!(!limiters.check(ip("192.0.2.2")).is_denied());
+        let per_address = RateLimiters::new(every(1, 60, 1), RateLimit::Off, 128);
+        assert!(!per_address.check(ip("2001:db8:1:2::1")).is_denied());
+        assert!(!per_address.check(ip("2001:db8:1:2::2")).is_denied());
+    }
+
+    #[test]
+    fn an_address_that_empties_its_bucket_with_bad_tokens_is_blocked_until_it_refills() {
+        let limiters = RateLimiters::new(every(1, 60, 1), RateLimit::Off, 64);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(limiters.blocked(ip), None);
+        assert!(!limiters.check_failure(ip).is_denied());
         assert_eq!(
-            limiters.check(Bucket::Token(TokenId::new())),
-            Decision::Unlimited
+            limiters.blocked(ip),
+            None,
+            "blocked before the bucket was empty"
         );
+        assert!(limiters.check_failure(ip).is_denied());
+        let Some(Decision::Denied {
+            status,
+            retry_after,
+        }) = limiters.blocked(ip)
+        else {
+            panic!("not blocked")
+        };
+        assert_eq!((status.limit, status.remaining), (1, 0));
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_eq!(limiters.blocked("192.0.2.2".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn idle_buckets_are_swept_without_any_request() {
+        // Refills in a millisecond, so every bucket is idle right after use.
+        let limiters = Arc::new(RateLimiters::new(every(1000, 1, 1), RateLimit::Off, 64));
+        for n in 0..50u8 {
+            limiters.check(Bucket::Ip(IpAddr::from([192, 0, 2, n])));
+        }
+        assert_eq!(limiters.len(), 50);
+        spawn_sweeper(&limiters, Duration::from_millis(10));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !limiters.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(limiters.is_empty(), "{} buckets left", limiters.len());
     }
 }

@@ -1,4 +1,12 @@
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{Error, HttpMessage, web};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
+
+use crate::auth::AccessSettings;
 
 use crate::config::{Config, LogFormat};
 
@@ -13,4 +21,81 @@ pub fn init(config: &Config) {
     };
     // Already initialised (tests start several apps in one process): keep the first.
     let _ = result;
+}
+
+/// The request log's span: what `tracing-actix-web` records, except that the
+/// client's address is the one the rate limiter uses, not the first
+/// forwarding header present, which a client can write itself.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let client_ip = logged_client_ip(request);
+        let user_agent = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map_or_else(String::new, ToString::to_string);
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
+            http.client_ip = %client_ip,
+            http.user_agent = %user_agent,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// The client's address as the rate limiter sees it (empty outside the app).
+fn logged_client_ip(request: &ServiceRequest) -> String {
+    request
+        .app_data::<web::Data<AccessSettings>>()
+        .map(|settings| {
+            settings
+                .proxies
+                .client_ip(request.peer_addr(), request.headers())
+        })
+        .map_or_else(String::new, |ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::client_ip::{ClientIpHeader, ProxyTrust};
+    use crate::rate_limit::{RateLimit, RateLimiters};
+    use actix_web::test::TestRequest;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_log_names_the_client_the_configured_header_names_not_a_spoofed_one() {
+        let settings = AccessSettings {
+            public_reads: true,
+            proxies: ProxyTrust {
+                proxies: vec!["127.0.0.1/32".parse().unwrap()],
+                header: ClientIpHeader::XForwardedFor,
+            },
+            limits: Arc::new(RateLimiters::new(RateLimit::Off, RateLimit::Off, 64)),
+        };
+        let request = TestRequest::get()
+            .uri("/v1/events")
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .insert_header(("forwarded", "for=198.51.100.99"))
+            .insert_header(("x-forwarded-for", "203.0.113.7"))
+            .app_data(web::Data::new(settings))
+            .to_srv_request();
+        assert_eq!(logged_client_ip(&request), "203.0.113.7");
+    }
 }

@@ -1,10 +1,13 @@
-//! The client's IP address, for rate limiting anonymous callers.
+//! The client's IP address, for rate limiting and the request log.
 //!
 //! It is the TCP peer, unless that peer is a proxy listed in
-//! `CHRONIK_TRUSTED_PROXIES`: then the forwarding headers are read from the
-//! right (the hop closest to us) and the first address that is not itself a
-//! trusted proxy is the client. Anything further left could have been written
-//! by the client and is ignored, so nobody can pick their own rate-limit bucket.
+//! `CHRONIK_TRUSTED_PROXIES`: then the one forwarding header named by
+//! `CHRONIK_CLIENT_IP_HEADER` is read from the right (the hop closest to us)
+//! and the first address that is not itself a trusted proxy is the client.
+//! Anything further left could have been written by the client and is
+//! ignored, and so is every other forwarding header: a proxy that appends to
+//! `X-Forwarded-For` passes a client's own `Forwarded` through untouched, so
+//! choosing a header by its presence would let clients pick their bucket.
 
 use actix_web::http::header::{self, HeaderMap};
 use ipnet::IpNet;
@@ -37,14 +40,43 @@ impl std::fmt::Display for TrustedProxies {
     }
 }
 
-pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// The forwarding header the trusted proxies write (`CHRONIK_CLIENT_IP_HEADER`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx's `$proxy_add_x_forwarded_for`, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+/// Whom to believe about the client's address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyTrust {
+    pub proxies: Vec<IpNet>,
+    pub header: ClientIpHeader,
+}
+
+impl ProxyTrust {
+    /// The client of a request from `peer` with `headers`.
+    pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        client_ip(peer, headers, &self.proxies, self.header)
+    }
+}
+
+pub fn client_ip(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ClientIpHeader,
+) -> IpAddr {
     let peer = peer
         .map(|addr| canonical(addr.ip()))
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let hops = forwarded_for(headers);
+    let hops = forwarded_for(headers, header);
     hops.into_iter()
         .rev()
         .find(|hop| !is_trusted(*hop, trusted))
@@ -66,17 +98,14 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The addresses in `Forwarded` (RFC 7239) if present, else `X-Forwarded-For`,
-/// left (original client) to right (last proxy). An unparsable hop ends the
-/// list there: nothing left of it can be trusted.
-fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
-    let forwarded: Vec<&str> = headers
-        .get_all(header::FORWARDED)
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let raw: Vec<Option<IpAddr>> = if !forwarded.is_empty() {
-        forwarded
-            .iter()
+/// The addresses in the `header` the proxies write, left (original client)
+/// to right (last proxy). An unparsable hop ends the list there: nothing left
+/// of it can be trusted.
+fn forwarded_for(headers: &HeaderMap, header: ClientIpHeader) -> Vec<IpAddr> {
+    let raw: Vec<Option<IpAddr>> = match header {
+        ClientIpHeader::Forwarded => headers
+            .get_all(header::FORWARDED)
+            .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(|element| {
                 element
@@ -85,14 +114,13 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
                     .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
                     .and_then(|(_, v)| parse_node(v))
             })
-            .collect()
-    } else {
-        headers
+            .collect(),
+        ClientIpHeader::XForwardedFor => headers
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(parse_node)
-            .collect()
+            .collect(),
     };
     // Keep only the hops right of the last unparsable one.
     let start = raw.iter().rposition(Option::is_none).map_or(0, |i| i + 1);
@@ -122,6 +150,8 @@ mod tests {
     use super::*;
     use actix_web::http::header::{HeaderName, HeaderValue};
 
+    const XFF: ClientIpHeader = ClientIpHeader::XForwardedFor;
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
@@ -149,7 +179,7 @@ mod tests {
     fn without_trusted_proxies_the_peer_is_the_client() {
         let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
         assert_eq!(
-            client_ip(peer("198.51.100.1"), &h, &[]),
+            client_ip(peer("198.51.100.1"), &h, &[], XFF),
             "198.51.100.1".parse::<IpAddr>().unwrap()
         );
     }
@@ -159,7 +189,7 @@ mod tests {
         let trusted = ["10.0.0.0/8".parse().unwrap()];
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7, 10.0.0.3")]);
         assert_eq!(
-            client_ip(peer("10.0.0.2"), &h, &trusted),
+            client_ip(peer("10.0.0.2"), &h, &trusted, XFF),
             "203.0.113.7".parse::<IpAddr>().unwrap()
         );
     }
@@ -172,7 +202,7 @@ mod tests {
             "for=192.0.2.60;proto=http, for=\"[2001:db8:cafe::17]:4711\"",
         )]);
         assert_eq!(
-            client_ip(peer("127.0.0.1"), &h, &trusted),
+            client_ip(peer("127.0.0.1"), &h, &trusted, ClientIpHeader::Forwarded),
             "2001:db8:cafe::17".parse::<IpAddr>().unwrap()
         );
     }
@@ -182,12 +212,12 @@ mod tests {
         let trusted = ["127.0.0.1/32".parse().unwrap()];
         let h = headers(&[("x-forwarded-for", "not-an-ip")]);
         assert_eq!(
-            client_ip(peer("127.0.0.1"), &h, &trusted),
+            client_ip(peer("127.0.0.1"), &h, &trusted, XFF),
             "127.0.0.1".parse::<IpAddr>().unwrap()
         );
         let h = headers(&[("x-forwarded-for", "203.0.113.9, unknown")]);
         assert_eq!(
-            client_ip(peer("127.0.0.1"), &h, &trusted),
+            client_ip(peer("127.0.0.1"), &h, &trusted, XFF),
             "127.0.0.1".parse::<IpAddr>().unwrap()
         );
     }
@@ -195,8 +225,30 @@ mod tests {
     #[test]
     fn mapped_ipv4_addresses_are_canonical() {
         assert_eq!(
-            client_ip(peer("::ffff:192.0.2.1"), &HeaderMap::new(), &[]),
+            client_ip(peer("::ffff:192.0.2.1"), &HeaderMap::new(), &[], XFF),
             "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    /// nginx appends to `X-Forwarded-For` and passes a client's own
+    /// `Forwarded` on untouched: that one must not choose the bucket.
+    #[test]
+    fn only_the_configured_header_is_read_whatever_else_is_present() {
+        let trusted = ["127.0.0.1/32".parse().unwrap()];
+        let h = headers(&[
+            ("forwarded", "for=198.51.100.99"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        let client = |header| client_ip(peer("127.0.0.1"), &h, &trusted, header);
+        assert_eq!(client(XFF), "203.0.113.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client(ClientIpHeader::Forwarded),
+            "198.51.100.99".parse::<IpAddr>().unwrap()
+        );
+        let only_forwarded = headers(&[("forwarded", "for=198.51.100.99")]);
+        assert_eq!(
+            client_ip(peer("127.0.0.1"), &only_forwarded, &trusted, XFF),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
         );
     }
 }

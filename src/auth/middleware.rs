@@ -1,21 +1,23 @@
-//! The access middleware: identify, rate-limit, authorize.
+//! The access middlewares: rate-limit and identify in front of `/v1`,
+//! authorize on each route.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use std::net::IpAddr;
 
-use super::client_ip::client_ip;
-use super::policy::{self, Access};
-use super::{AccessSettings, Caller};
+use super::policy::Access;
+use super::{AccessSettings, Caller, secret};
 use crate::app::AppState;
 use crate::db::{self, DbPool, tokens::Authentication};
 use crate::error::ApiError;
 use crate::models::token::Scope;
-use crate::rate_limit::{self, Bucket, Decision};
+use crate::rate_limit::{self, Bucket, Decision, RateLimiters};
 
+/// In front of every `/v1` route: charge the rate limit, identify the caller.
+/// It decides nothing about access: [`require`] does, on the route that runs.
 pub async fn access(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -28,20 +30,11 @@ pub async fn access(
             ApiError::internal(anyhow::anyhow!("access settings are not configured")).into(),
         );
     };
-    let ip = client_ip(req.peer_addr(), req.headers(), &settings.trusted_proxies);
-    let identified = identify(&state.pool, req.headers(), ip).await;
-    // Bad tokens count against the client's address, so guessing costs like any anonymous request.
-    let bucket = match &identified {
-        Ok(Caller::Token { id, .. }) => Bucket::Token(*id),
-        _ => Bucket::Ip(ip),
-    };
-    let decision = settings.limits.check(bucket);
-    let required = policy::required(req.method(), req.match_pattern().as_deref());
+    let ip = settings.proxies.client_ip(req.peer_addr(), req.headers());
+    let (decision, identified) = admit(&settings.limits, &state.pool, req.headers(), ip).await;
     let admitted = match decision {
         Decision::Denied { retry_after, .. } => Err(ApiError::RateLimited { retry_after }),
-        _ => identified.and_then(|caller| {
-            authorize(&caller, required, settings.public_reads).map(|()| caller)
-        }),
+        _ => identified,
     };
     let mut response = match admitted {
         Ok(caller) => {
@@ -60,20 +53,85 @@ pub async fn access(
     Ok(response)
 }
 
-/// The caller named by the `Authorization` header, or an anonymous one without it.
-async fn identify(pool: &DbPool, headers: &HeaderMap, ip: IpAddr) -> Result<Caller, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Caller::Anonymous { ip });
+/// Charges the request's bucket, and identifies its caller only if the bucket
+/// allows: a client at its limit costs no database connection.
+///
+/// A token's bucket is keyed by its secret's hash, known without a lookup. A
+/// bad token counts against the client's address, like an anonymous request,
+/// and an address that has emptied its bucket that way is refused before any
+/// lookup until it refills: guessing tokens costs the guesser, not the pool.
+async fn admit(
+    limits: &RateLimiters,
+    pool: &DbPool,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> (Decision, Result<Caller, ApiError>) {
+    let presented = match presented_token(headers) {
+        None => return (limits.check(Bucket::Ip(ip)), Ok(Caller::Anonymous { ip })),
+        Some(Err(err)) => return (limits.check_failure(ip), Err(err)),
+        Some(Ok(presented)) => presented,
     };
-    let presented = bearer_token(value.to_str().unwrap_or("")).ok_or_else(|| {
+    if let Some(blocked) = limits.blocked(ip) {
+        return (blocked, Err(ApiError::InvalidToken("unknown token".into())));
+    }
+    if !secret::well_formed(presented) {
+        return (
+            limits.check_failure(ip),
+            Err(ApiError::InvalidToken("unknown token".into())),
+        );
+    }
+    let decision = limits.check(Bucket::Token(secret::hash(presented)));
+    if decision.is_denied() {
+        return (decision, Err(ApiError::RateLimited { retry_after: 1 }));
+    }
+    match identify(pool, presented).await {
+        Ok(caller) => (decision, Ok(caller)),
+        Err(err @ ApiError::InvalidToken(_)) => (limits.check_failure(ip), Err(err)),
+        Err(err) => (decision, Err(err)),
+    }
+}
+
+/// The bearer token of the `Authorization` header: `None` without one.
+fn presented_token(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some(bearer_token(value.to_str().unwrap_or("")).ok_or_else(|| {
         ApiError::InvalidToken("the Authorization header must be `Bearer <token>`".into())
-    })?;
+    }))
+}
+
+/// The token whose secret is `presented`.
+async fn identify(pool: &DbPool, presented: &str) -> Result<Caller, ApiError> {
     let mut conn = pool.get().await?;
     match db::tokens::authenticate(&mut conn, presented).await? {
         Authentication::Valid { id, scope } => Ok(Caller::Token { id, scope }),
         Authentication::Unknown => Err(ApiError::InvalidToken("unknown token".into())),
         Authentication::Expired => Err(ApiError::InvalidToken("the token has expired".into())),
         Authentication::Revoked => Err(ApiError::InvalidToken("the token has been revoked".into())),
+    }
+}
+
+/// On each route, after routing: refuses a caller that lacks `access`. A
+/// request that reaches it without a caller (a route outside [`access`]) is
+/// refused too.
+pub async fn require(
+    access: Access,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let public_reads = req
+        .app_data::<web::Data<AccessSettings>>()
+        .map(|settings| settings.public_reads);
+    let caller = req.extensions().get::<Caller>().cloned();
+    let verdict = match (caller, public_reads) {
+        (Some(caller), Some(public_reads)) => authorize(&caller, access, public_reads),
+        _ => Err(ApiError::internal(anyhow::anyhow!(
+            "{} is routed outside the access middleware",
+            req.path()
+        ))),
+    };
+    match verdict {
+        Ok(()) => next.call(req).await,
+        Err(err) => Ok(req.error_response(err)),
     }
 }
 

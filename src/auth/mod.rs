@@ -1,10 +1,11 @@
 //! Who is calling, and may they? Bearer tokens with scopes.
 //!
-//! [`middleware::access`] runs in front of every `/v1` route: it identifies
-//! the caller (a token or an anonymous client IP), applies the rate limit,
-//! checks the caller against [`policy::required`] and leaves the [`Caller`]
-//! in the request for handlers, which take it as an extractor to record who
-//! made a change.
+//! [`middleware::access`] runs in front of every `/v1` route: it charges the
+//! client's rate-limit bucket, identifies the caller (a token or an anonymous
+//! client IP) and leaves the [`Caller`] in the request. Then, once actix has
+//! routed the request, [`middleware::require`] on the route that runs checks
+//! the caller against the access that route states ([`policy`]). Handlers
+//! take the caller as an extractor to record who made a change.
 
 pub mod client_ip;
 pub mod middleware;
@@ -14,9 +15,11 @@ pub mod secret;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use ipnet::IpNet;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use client_ip::ProxyTrust;
 
 use crate::db::events::ChangeMeta;
 use crate::error::ApiError;
@@ -27,9 +30,9 @@ use crate::rate_limit::RateLimiters;
 pub struct AccessSettings {
     /// Whether reads need no token (`CHRONIK_PUBLIC_READS`).
     pub public_reads: bool,
-    /// Proxies whose forwarding headers name the client (`CHRONIK_TRUSTED_PROXIES`).
-    pub trusted_proxies: Vec<IpNet>,
-    pub limits: RateLimiters,
+    /// Whose forwarding header names the client (`CHRONIK_TRUSTED_PROXIES`, `CHRONIK_CLIENT_IP_HEADER`).
+    pub proxies: ProxyTrust,
+    pub limits: Arc<RateLimiters>,
 }
 
 /// Who made a request, as the access middleware established it.

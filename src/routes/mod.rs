@@ -8,6 +8,7 @@ pub mod import;
 pub mod listing;
 pub mod revisions;
 pub mod stats;
+pub mod table;
 pub mod timelines;
 pub mod tokens;
 

@@ -551,3 +551,51 @@ pub async fn load_demo(conn: &mut AsyncPgConnection) -> chronik::import::Summary
     .await
     .expect("loading the demo")
 }
+
+/// A response to a request sent byte for byte as written, so that paths
+/// reach the server exactly as an attacker would spell them (HTTP clients
+/// normalise `.` and `..` segments away).
+pub struct RawReply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl TestApp {
+    /// Sends `method target` over a fresh connection with `headers` and `body`.
+    pub async fn raw(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> RawReply {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let authority = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("connecting to the app");
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await.expect("sending");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("reading");
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {response:?}"));
+        RawReply {
+            status,
+            body: body.to_owned(),
+        }
+    }
+}

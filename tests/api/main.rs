@@ -1,5 +1,6 @@
 //! Integration tests: the real HTTP app against a real Postgres.
 
+mod access_paths;
 mod auth;
 mod bench_sql;
 mod concurrency;

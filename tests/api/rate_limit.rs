@@ -125,3 +125,89 @@ async fn with_limits_off_no_rate_limit_headers_are_sent() {
         assert_eq!(reply.header("ratelimit-limit"), None);
     }
 }
+
+/// nginx's default appends the client to `X-Forwarded-For` and passes the
+/// client's own `Forwarded` on: only the configured header may count.
+#[tokio::test]
+async fn a_clients_own_forwarded_header_picks_no_bucket_behind_an_x_forwarded_for_proxy() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit_anonymous = "1/min".parse().unwrap();
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    for (n, expected) in [(1, 200), (2, 429), (3, 429)] {
+        let request = app
+            .anonymous
+            .get(app.url("/v1/events"))
+            .header("forwarded", format!("for=198.51.100.{n}"))
+            .header("x-forwarded-for", "203.0.113.1");
+        assert_eq!(app.send(request).await.status, expected, "request {n}");
+    }
+}
+
+/// A network's addresses share one bucket: a /64 holds 2^64 of them.
+#[tokio::test]
+async fn ipv6_clients_of_one_64_share_a_bucket() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit_anonymous = "1/min".parse().unwrap();
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let reply = anonymous_get(&app, Some("2001:db8:1:2::1")).await;
+    assert_eq!(reply.status, 200);
+    let reply = anonymous_get(&app, Some("2001:db8:1:2:dead:beef:0:1")).await;
+    assert_rate_limited(&reply, "1");
+    let reply = anonymous_get(&app, Some("2001:db8:1:3::1")).await;
+    assert_eq!(reply.status, 200, "another /64 has its own bucket");
+}
+
+/// Lookups fail while the token table is away: any answer but a 429 means
+/// the request reached the database.
+async fn hide_the_token_table(app: &TestApp) {
+    app.execute("ALTER TABLE api_tokens RENAME TO api_tokens_hidden")
+        .await;
+}
+
+#[tokio::test]
+async fn a_token_at_its_limit_is_refused_before_any_database_work() {
+    let app = spawn_app_with(|c| c.rate_limit_token = "1/min".parse().unwrap()).await;
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    assert_eq!(
+        app.send(reader.get(app.url("/v1/events"))).await.status,
+        200
+    );
+    hide_the_token_table(&app).await;
+    assert_rate_limited(&app.send(reader.get(app.url("/v1/events"))).await, "1");
+}
+
+#[tokio::test]
+async fn an_address_that_ran_dry_on_bad_tokens_is_refused_before_any_lookup() {
+    let app = spawn_app_with(|c| c.rate_limit_anonymous = "1/min".parse().unwrap()).await;
+    let guess = |n: usize| format!("chronik_{}{}", "x".repeat(42), n);
+    let reply = app
+        .send(
+            app.anonymous
+                .get(app.url("/v1/events"))
+                .bearer_auth(guess(1)),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+    let reply = app
+        .send(
+            app.anonymous
+                .get(app.url("/v1/events"))
+                .bearer_auth(guess(2)),
+        )
+        .await;
+    assert_rate_limited(&reply, "1");
+    hide_the_token_table(&app).await;
+    // A fresh guess, a fresh token bucket: still no lookup from this address.
+    let reply = app
+        .send(
+            app.anonymous
+                .get(app.url("/v1/events"))
+                .bearer_auth(guess(3)),
+        )
+        .await;
+    assert_rate_limited(&reply, "1");
+}

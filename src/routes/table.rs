@@ -1,0 +1,185 @@
+//! The route table: every `/v1` operation, the access it needs, and its
+//! handler, in one list. The server registers it ([`Resources`]) and the
+//! OpenAPI spec documents it ([`Operations`]), so neither can drift from the
+//! other, and no handler can be routed without stating who may call it.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Error, FromRequest, Handler, Resource, Responder, Route, web};
+
+use super::{actors, event_types, events, import, revisions, stats, timelines, tokens};
+use crate::auth::middleware::require;
+use crate::auth::policy::{ADMIN, Access, Operation, READ, WRITE};
+use crate::idempotency;
+
+/// Every operation below is served under this prefix.
+pub const PREFIX: &str = "/v1";
+
+/// Something routes are added to: the server, or the spec.
+pub trait RouteTable {
+    /// `method` on `path` (below [`PREFIX`]), served by `handler` to callers with `access`.
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+}
+
+/// The API.
+pub fn v1(t: &mut impl RouteTable) {
+    use Method as M;
+    t.add(M::GET, "/events", READ, events::list_events);
+    t.add(M::POST, "/events", WRITE, events::create_event);
+    t.add(M::GET, "/events/{id}", READ, events::get_event);
+    t.add(M::PATCH, "/events/{id}", WRITE, events::patch_event);
+    t.add(M::PUT, "/events/{id}", WRITE, events::replace_event);
+    t.add(M::DELETE, "/events/{id}", WRITE, events::delete_event);
+    t.add(
+        M::POST,
+        "/events/{id}/restore",
+        WRITE,
+        events::restore_event,
+    );
+    t.add(
+        M::GET,
+        "/events/{id}/revisions",
+        READ,
+        revisions::list_revisions,
+    );
+    t.add(
+        M::GET,
+        "/events/{id}/revisions/{version}",
+        READ,
+        revisions::get_revision,
+    );
+    t.add(M::GET, "/timelines", READ, timelines::list_timelines);
+    t.add(M::POST, "/timelines", WRITE, timelines::create_timeline);
+    t.add(M::GET, "/timelines/{slug}", READ, timelines::get_timeline);
+    t.add(
+        M::PATCH,
+        "/timelines/{slug}",
+        WRITE,
+        timelines::patch_timeline,
+    );
+    t.add(
+        M::DELETE,
+        "/timelines/{slug}",
+        ADMIN,
+        timelines::delete_timeline,
+    );
+    t.add(
+        M::GET,
+        "/timelines/{slug}/events",
+        READ,
+        timelines::list_timeline_events,
+    );
+    t.add(
+        M::PUT,
+        "/timelines/{slug}/events/{id}",
+        WRITE,
+        timelines::add_timeline_event,
+    );
+    t.add(
+        M::DELETE,
+        "/timelines/{slug}/events/{id}",
+        WRITE,
+        timelines::remove_timeline_event,
+    );
+    t.add(M::GET, "/event-types", READ, event_types::list_event_types);
+    t.add(
+        M::POST,
+        "/event-types",
+        ADMIN,
+        event_types::create_event_type,
+    );
+    t.add(M::GET, "/actors", READ, actors::list_actors);
+    // Streamed: its body limit is `max_import_bytes`, not the PayloadConfig's.
+    t.add(M::POST, "/import", WRITE, import::import_events);
+    t.add(M::GET, "/tokens", ADMIN, tokens::list_tokens);
+    t.add(M::POST, "/tokens", ADMIN, tokens::create_token);
+    t.add(M::GET, "/tokens/{id}", ADMIN, tokens::get_token);
+    t.add(M::DELETE, "/tokens/{id}", ADMIN, tokens::revoke_token);
+    t.add(M::GET, "/stats/histogram", READ, stats::histogram);
+    t.add(M::GET, "/stats/casualties", READ, stats::casualties);
+}
+
+/// The table as data, for the spec and for tests.
+#[derive(Debug, Default)]
+pub struct Operations(pub Vec<Operation>);
+
+impl RouteTable for Operations {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, _: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.0.push(Operation {
+            method,
+            path: format!("{PREFIX}{path}"),
+            access,
+        });
+    }
+}
+
+/// Every operation of [`v1`].
+pub fn operations() -> Vec<Operation> {
+    let mut table = Operations::default();
+    v1(&mut table);
+    table.0
+}
+
+/// The table as actix resources, one per path, each route behind its own
+/// access rule (checked after routing) and, for `POST`, `Idempotency-Key`.
+#[derive(Default)]
+pub struct Resources(Vec<(&'static str, Resource)>);
+
+impl RouteTable for Resources {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::method(method.clone()).to(handler);
+        let route = with_idempotency(route, &method, path).wrap(from_fn(
+            move |req: ServiceRequest, next: Next<BoxBody>| require(access, req, next),
+        ));
+        // A path is one resource: actix does not look past the first resource a path matches.
+        let at = match self.0.iter().position(|(p, _)| *p == path) {
+            Some(at) => at,
+            None => {
+                self.0.push((path, web::resource(path)));
+                self.0.len() - 1
+            }
+        };
+        let (p, resource) = self.0.remove(at);
+        self.0.insert(at, (p, resource.route(route)));
+    }
+}
+
+impl Resources {
+    /// The resources of [`v1`], to register under [`PREFIX`].
+    pub fn v1() -> Vec<Resource> {
+        let mut table = Self::default();
+        v1(&mut table);
+        table.0.into_iter().map(|(_, resource)| resource).collect()
+    }
+}
+
+/// `POST`s take `Idempotency-Key`, except those whose body is streamed, which refuse it.
+fn with_idempotency(route: Route, method: &Method, path: &str) -> Route {
+    if *method != Method::POST {
+        return route;
+    }
+    if idempotency::STREAMED_BODIES.contains(&format!("{PREFIX}{path}").as_str()) {
+        route.wrap(from_fn(idempotency::refuse_key))
+    } else {
+        route.wrap(from_fn(idempotency::idempotency))
+    }
+}
+
+/// What [`Resources`] route responses look like, for the middleware signatures.
+pub type RouteResponse = Result<ServiceResponse<BoxBody>, Error>;
