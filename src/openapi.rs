@@ -7,7 +7,8 @@ use crate::auth::openapi::{document_access, integer_header, problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
-    actors, event_types, events, health, import, revisions, stats, table, timelines, tokens,
+    actors, event_types, events, health, import, redactions, revisions, stats, table, timelines,
+    tokens,
 };
 
 #[derive(OpenApi)]
@@ -18,7 +19,7 @@ use crate::routes::{
                        who, how many (as ranges) and according to whom, served as queryable timelines.\n\n\
                        Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`.\n\n\
                        **Access.** Writes need a bearer token (`Authorization: Bearer <token>`) with scope `write` \
-                       (event types, deleting timelines and tokens: `admin`); reads are public unless the server runs \
+                       (event types, deleting timelines, tokens and redacting history: `admin`); reads are public unless the server runs \
                        with `CHRONIK_PUBLIC_READS=false`. Each operation's `security` says which scope it needs. \
                        Requests are rate-limited per token, or per client IP without one; every response carries \
                        `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. `POST` requests accept \
@@ -28,7 +29,7 @@ use crate::routes::{
     paths(
         events::list_events, events::create_event, events::get_event, events::patch_event,
         events::replace_event, events::delete_event, events::restore_event,
-        revisions::list_revisions, revisions::get_revision,
+        revisions::list_revisions, revisions::get_revision, redactions::redact_event,
         timelines::list_timelines, timelines::create_timeline, timelines::get_timeline,
         timelines::patch_timeline, timelines::delete_timeline, timelines::list_timeline_events,
         timelines::add_timeline_event, timelines::remove_timeline_event,

@@ -832,6 +832,12 @@ pub async fn restore(
                 ))
                 .into());
             }
+            if super::redactions::find(conn, id).await?.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "event {id} was redacted: its content is gone, so it cannot be restored"
+                ))
+                .into());
+            }
             check_version(expected_version, &locked)?;
             set_deleted(conn, id, false, meta).await
         })

@@ -5,6 +5,7 @@ pub mod event_types;
 pub mod events;
 pub mod idempotency;
 pub mod import;
+pub mod redactions;
 pub mod revisions;
 pub mod sql;
 pub mod stats;

@@ -105,6 +105,7 @@ pub async fn get(
             Ok(RevisionDetail {
                 revision: row.revision.into_revision()?,
                 event: snapshot(row.snapshot)?,
+                redaction: None,
             })
         })
         .transpose()

@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod event;
 pub mod event_type;
+pub mod redaction;
 pub mod revision;
 pub mod stats;
 pub mod timeline;

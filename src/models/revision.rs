@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::event::Event;
+use super::redaction::Redaction;
 
 /// What kind of change a revision records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -72,6 +73,9 @@ pub struct RevisionDetail {
     pub revision: Revision,
     /// The event as this revision left it (for `deleted`, as it was when deleted).
     pub event: Event,
+    /// Present when the event's history was redacted: the event above is then emptied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
 }
 
 /// One page of an event's revisions, oldest first.
@@ -80,4 +84,7 @@ pub struct RevisionPage {
     pub data: Vec<Revision>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Present when the event's history was redacted: who, when and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
 }

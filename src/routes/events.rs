@@ -246,7 +246,7 @@ pub async fn delete_event(
         (status = 200, description = "The restored event", body = Event, headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "Malformed id, If-Match or known_at", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The event is not deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The event is not deleted, or its history was redacted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`known_at` is in the future or before the previous revision's", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),

@@ -100,6 +100,7 @@ pub async fn list_revisions(
     let body = RevisionPage {
         data,
         next_cursor: next_cursor.clone(),
+        redaction: db::redactions::find(&mut conn, id).await?,
     };
     Ok(super::page_response(&req, &body, next_cursor.as_deref()))
 }
@@ -126,9 +127,10 @@ pub async fn get_revision(
     let id = parse_event_id(&raw_id)?;
     let version: Version = parse_path("version", &raw_version)?;
     let mut conn = state.pool.get().await?;
-    let detail = db::revisions::get(&mut conn, id, version.0)
+    let mut detail = db::revisions::get(&mut conn, id, version.0)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("event {id} has no version {}", version.0)))?;
+    detail.redaction = db::redactions::find(&mut conn, id).await?;
     Ok(HttpResponse::Ok().json(detail))
 }
 

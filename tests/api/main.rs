@@ -17,6 +17,7 @@ mod import_limits;
 mod list_filters;
 mod paging;
 mod rate_limit;
+mod redaction;
 mod search;
 mod service;
 mod stats;
