@@ -54,7 +54,7 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
 fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> {
     let per_worker = config.db_pool_size.div_ceil(workers).max(1);
     (0..workers)
-        .map(|_| db::build_pool(&config.database_url, per_worker))
+        .map(|_| db::build_pool_with(&config.database_url, per_worker, config.request_session()))
         .collect()
 }
 
@@ -69,12 +69,14 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             config.max_exports(),
             "exports",
             "CHRONIK_MAX_EXPORTS",
+            config.bulk_session(),
         )?,
         imports: Slots::new(
             &config.database_url,
             config.max_imports.max(1),
             "imports",
             "CHRONIK_MAX_IMPORTS",
+            config.bulk_session(),
         )?,
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,

@@ -37,9 +37,10 @@ impl Slots {
         max: usize,
         what: &'static str,
         setting: &'static str,
+        session: db::Session,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: db::build_pool(database_url, max)?,
+            pool: db::build_pool_with(database_url, max, session)?,
             permits: Arc::new(Semaphore::new(max)),
             max,
             what,

@@ -2,10 +2,13 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
+use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::auth::client_ip::TrustedProxies;
 use crate::cors::CorsOrigins;
+use crate::db::Session;
 use crate::rate_limit::RateLimit;
 
 #[derive(Debug, Clone, Args)]
@@ -48,6 +51,27 @@ pub struct Config {
     /// Postgres backend busy on one core for its whole run.
     #[arg(long, env = "CHRONIK_MAX_IMPORTS", default_value_t = 2, global = true)]
     pub max_imports: usize,
+
+    /// Longest one SQL statement of a request may run (Postgres's
+    /// `statement_timeout` on the request pools' connections): `30s`,
+    /// `500ms`, `2min`, or `off`. A statement cut short answers `503`.
+    #[arg(
+        long,
+        env = "CHRONIK_STATEMENT_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub statement_timeout: TimeLimit,
+
+    /// The same for the connections of exports and imports, whose statements
+    /// each read or write thousands of events.
+    #[arg(
+        long,
+        env = "CHRONIK_BULK_STATEMENT_TIMEOUT",
+        default_value = "5min",
+        global = true
+    )]
+    pub bulk_statement_timeout: TimeLimit,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
@@ -126,12 +150,76 @@ impl Config {
         self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
     }
 
+    /// How the request pools' connections start their sessions.
+    pub fn request_session(&self) -> Session {
+        Session {
+            statement_timeout: self.statement_timeout.0,
+            ..Session::default()
+        }
+    }
+
+    /// How the connections of exports and imports start their sessions.
+    pub fn bulk_session(&self) -> Session {
+        Session {
+            statement_timeout: self.bulk_statement_timeout.0,
+            ..Session::default()
+        }
+    }
+
     /// HTTP workers: as configured, else one per core (as actix would pick).
     pub fn workers(&self) -> usize {
         self.workers
             .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
             .unwrap_or(1)
             .max(1)
+    }
+}
+
+/// A length of time a setting allows: `30s`, `500ms`, `5min`, `1h` (a bare
+/// number is seconds), or `off` (`none`, `0`) for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimit(pub Option<Duration>);
+
+impl std::str::FromStr for TimeLimit {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let text = raw.trim().to_ascii_lowercase();
+        if matches!(text.as_str(), "off" | "none") {
+            return Ok(Self(None));
+        }
+        let hint =
+            || format!("`{raw}` is not a time such as `30s`, `500ms`, `5min`, `1h` or `off`");
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().map_err(|_| hint())?;
+        let millis_per_unit = match unit.trim() {
+            "ms" => 1,
+            "" | "s" => 1_000,
+            "min" | "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(hint()),
+        };
+        // Postgres takes its timeouts in milliseconds as a 32-bit integer.
+        match number.checked_mul(millis_per_unit) {
+            // Zero is how Postgres spells "no limit", too.
+            Some(0) => Ok(Self(None)),
+            Some(millis) if millis <= i32::MAX as u64 => {
+                Ok(Self(Some(Duration::from_millis(millis))))
+            }
+            _ => Err(format!("`{raw}` is longer than 24 days")),
+        }
+    }
+}
+
+impl fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("off"),
+            Some(limit) if limit.subsec_millis() != 0 => write!(f, "{}ms", limit.as_millis()),
+            Some(limit) => write!(f, "{}s", limit.as_secs()),
+        }
     }
 }
 
@@ -150,6 +238,8 @@ impl Config {
             db_pool_size: 8,
             max_exports: None,
             max_imports: 2,
+            statement_timeout: TimeLimit(Some(Duration::from_secs(30))),
+            bulk_statement_timeout: TimeLimit(Some(Duration::from_secs(5 * 60))),
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,
@@ -163,6 +253,40 @@ impl Config {
             rate_limit_token: RateLimit::Off,
             trusted_proxies: TrustedProxies::default(),
             initial_token_file: PathBuf::from("chronik-admin-token"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(raw: &str) -> Result<Option<Duration>, String> {
+        raw.parse::<TimeLimit>().map(|l| l.0)
+    }
+
+    #[test]
+    fn time_limits_take_a_unit_or_seconds_or_off() {
+        assert_eq!(limit("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(limit("30"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(limit("250ms"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(limit("5min"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(limit(" 1h "), Ok(Some(Duration::from_secs(3600))));
+        for off in ["off", "OFF", "0", "0s", "none"] {
+            assert_eq!(limit(off), Ok(None), "{off}");
+        }
+        for bad in ["", "s", "-1s", "1.5s", "10 years", "30d", "1000h"] {
+            assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_limits_print_as_they_are_written() {
+        for text in ["30s", "250ms", "off"] {
+            assert_eq!(
+                text.parse::<TimeLimit>().map(|l| l.to_string()),
+                Ok(text.into())
+            );
         }
     }
 }

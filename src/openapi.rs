@@ -80,9 +80,10 @@ impl Modify for UnavailableDocs {
                     .or_insert_with(|| {
                         problem(
                             "The database is unreachable, every database connection of the server \
-                             stayed busy, or (writes) Postgres rolled the write back to break a \
-                             deadlock with a concurrent one, writing nothing of it; retry after \
-                             `Retry-After` seconds",
+                             stayed busy, a query ran longer than the server allows (type `timeout`; \
+                             a write is rolled back), or (writes) Postgres rolled the write back to \
+                             break a deadlock with a concurrent one, writing nothing of it; retry \
+                             after `Retry-After` seconds",
                         )
                         .into()
                     });
