@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AccessSettings};
-use crate::bulk::Slots;
+use crate::bulk::{Limits, Slots};
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
@@ -64,20 +64,8 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let pools = worker_pools(config, workers)?;
     let base = AppState {
         pool: pools[0].clone(),
-        exports: Slots::new(
-            &config.database_url,
-            config.max_exports(),
-            "exports",
-            "CHRONIK_MAX_EXPORTS",
-            config.bulk_session(),
-        )?,
-        imports: Slots::new(
-            &config.database_url,
-            config.max_imports.max(1),
-            "imports",
-            "CHRONIK_MAX_IMPORTS",
-            config.bulk_session(),
-        )?,
+        exports: Slots::new(&config.database_url, Limits::exports(config))?,
+        imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
     };

@@ -73,6 +73,16 @@ pub struct Config {
     )]
     pub bulk_statement_timeout: TimeLimit,
 
+    /// Longest an export may stream, however fast or slowly its client reads:
+    /// it holds a connection and a snapshot (which holds back vacuum) meanwhile.
+    #[arg(
+        long,
+        env = "CHRONIK_EXPORT_MAX_DURATION",
+        default_value = "1h",
+        global = true
+    )]
+    pub export_max_duration: TimeLimit,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -145,6 +155,11 @@ pub struct Config {
     pub initial_token_file: PathBuf,
 }
 
+/// How long an export's transaction may sit idle: a minute more than a scan
+/// waits for its reader to take a batch.
+pub const EXPORT_IDLE_LIMIT: Duration =
+    Duration::from_secs(crate::db::events::SCAN_SEND_TIMEOUT.as_secs() + 60);
+
 impl Config {
     pub fn max_exports(&self) -> usize {
         self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
@@ -163,6 +178,16 @@ impl Config {
         Session {
             statement_timeout: self.bulk_statement_timeout.0,
             ..Session::default()
+        }
+    }
+
+    /// How the connections of exports start their sessions: as bulk ones,
+    /// and Postgres ends an export's transaction left idle for longer than
+    /// the server ever waits for a reader, should the server fail to end it.
+    pub fn export_session(&self) -> Session {
+        Session {
+            idle_in_transaction_timeout: Some(EXPORT_IDLE_LIMIT),
+            ..self.bulk_session()
         }
     }
 
@@ -240,6 +265,7 @@ impl Config {
             max_imports: 2,
             statement_timeout: TimeLimit(Some(Duration::from_secs(30))),
             bulk_statement_timeout: TimeLimit(Some(Duration::from_secs(5 * 60))),
+            export_max_duration: TimeLimit(Some(Duration::from_secs(60 * 60))),
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,

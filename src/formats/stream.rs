@@ -36,11 +36,14 @@ pub async fn respond(
     let mut slot = state.exports.acquire().await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
     let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
-        let result = store::scan(&mut slot.conn, &filter, sort, &sender).await;
+        let result = store::scan(&mut slot.conn, &filter, sort, &sender, slot.deadline).await;
         match &result {
             Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
             Err(ScanError::Stalled) => {
                 tracing::warn!("export ended: the client read nothing for too long")
+            }
+            Err(ScanError::Expired) => {
+                tracing::warn!("export ended: it ran longer than CHRONIK_EXPORT_MAX_DURATION")
             }
             _ => {}
         }
@@ -49,6 +52,8 @@ pub async fn respond(
     let Some(first) = batches.recv().await else {
         return Err(match scan.await {
             Ok(Err(ScanError::Failed(err))) => err,
+            // Its first statements alone took the whole time an export may run.
+            Ok(Err(ScanError::Expired)) => ApiError::TimedOut,
             _ => ApiError::internal(anyhow::anyhow!("the export ended before its first batch")),
         });
     };
@@ -78,6 +83,10 @@ async fn next_chunk(
         None => match scan.await {
             Ok(Ok(())) => Some((Ok(Bytes::from(encoder.tail())), None)),
             Ok(Err(ScanError::Failed(err))) => Some((Err(cut_short(&describe(&err))), None)),
+            Ok(Err(ScanError::Expired)) => Some((
+                Err(cut_short("it ran longer than CHRONIK_EXPORT_MAX_DURATION")),
+                None,
+            )),
             Ok(Err(_)) => Some((Err(cut_short("the scan stopped")), None)),
             Err(err) => Some((Err(cut_short(&err.to_string())), None)),
         },

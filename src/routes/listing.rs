@@ -51,7 +51,9 @@ pub enum EventListJson {
 /// NDJSON (one event per line), GeoJSON (the events with coordinates),
 /// TimelineJS (`format=timelinejs`, served as `application/json`) and
 /// `format=csv&stream=all` hold every matching event, streamed. An error
-/// after streaming has begun closes the connection without the final chunk.
+/// after streaming has begun closes the connection without the final chunk,
+/// and so does a stream still running after `CHRONIK_EXPORT_MAX_DURATION`
+/// (one hour unless configured).
 #[derive(ToResponse)]
 #[response(headers(
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),

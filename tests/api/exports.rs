@@ -658,3 +658,41 @@ async fn exports_beyond_the_limit_get_503_until_one_finishes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_export_ends_at_its_time_limit_however_steadily_its_client_reads() {
+    let app = spawn_app_with(|config| {
+        config.export_max_duration = "1s".parse().expect("a time limit");
+        config.max_exports = Some(1);
+    })
+    .await;
+    app.insert_bulk_events(30_000, 1_000).await;
+    let mut response = app
+        .client
+        .get(app.url("/v1/events?format=ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // A reader that never stalls: it takes a piece every tenth of a second,
+    // far more often than the two minutes a silent reader is given.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the export outlived its limit");
+        match response.chunk().await {
+            Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(None) => panic!("the export ran to its end, past its limit"),
+            // Cut short: an incomplete transfer, never a silently short file.
+            Err(_) => break,
+        }
+    }
+    while running_exports(&app).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the export's transaction stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let next = app.get("/v1/events?format=ndjson&from=2030-01-01").await;
+    assert_eq!(next.status, 200, "the slot was given back: {}", next.text);
+}

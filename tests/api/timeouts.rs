@@ -1,6 +1,8 @@
 //! Time limits on database work: `statement_timeout` on every connection the
-//! server uses for requests, exports and imports.
+//! server uses for requests, exports and imports, and
+//! `idle_in_transaction_session_timeout` on those of exports.
 
+use chronik::bulk::{Limits, Slots};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use std::time::Duration;
 
@@ -102,4 +104,36 @@ async fn imports_are_cut_short_by_the_bulk_statement_timeout_and_write_nothing()
     let retry = app.send(import()).await;
     assert_eq!(retry.status, 200, "{}", retry.text);
     assert_eq!(retry.body["created"], 1);
+}
+
+/// A setting of the session `conn` is in.
+async fn setting(conn: &mut AsyncPgConnection, name: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let row: Setting = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT current_setting($1) AS value")
+            .bind::<diesel::sql_types::Text, _>(name),
+        conn,
+    )
+    .await
+    .expect("reading a setting");
+    row.value
+}
+
+#[tokio::test]
+async fn postgres_ends_an_export_transaction_the_server_left_idle() {
+    // Exports end themselves when their reader stalls or their time is up;
+    // should the server fail to, Postgres ends the session after a while.
+    let app = spawn_app_with(|_| {}).await;
+    let exports =
+        Slots::new(&app.config.database_url, Limits::exports(&app.config)).expect("export slots");
+    let mut slot = exports.acquire().await.expect("an export slot");
+    assert_eq!(
+        setting(&mut slot.conn, "idle_in_transaction_session_timeout").await,
+        "3min"
+    );
+    assert_eq!(setting(&mut slot.conn, "statement_timeout").await, "5min");
 }
