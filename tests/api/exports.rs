@@ -637,6 +637,12 @@ async fn exports_beyond_the_limit_get_503_until_one_finishes() {
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert_eq!(refused.content_type(), "application/problem+json");
     assert_eq!(refused.header("retry-after"), Some("1"));
+    // Refused for the exports running, at once: not after waiting for a connection.
+    assert!(
+        refused.text.contains("CHRONIK_MAX_EXPORTS"),
+        "{}",
+        refused.text
+    );
     // Paged reads are not exports and still work.
     assert_eq!(app.get("/v1/events?format=csv&limit=1").await.status, 200);
     running.pop();
