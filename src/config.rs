@@ -46,6 +46,16 @@ pub struct Config {
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
+    /// Most exports one client may stream at once, counted per token, or per
+    /// client IP for requests without one; `off` for no such cap.
+    #[arg(
+        long,
+        env = "CHRONIK_MAX_EXPORTS_PER_CLIENT",
+        default_value = "2",
+        global = true
+    )]
+    pub max_exports_per_client: ClientCap,
+
     /// Most `POST /v1/import` requests running at once, each on a connection
     /// of its own (opened in addition to the pool's). An import keeps one
     /// Postgres backend busy on one core for its whole run.
@@ -200,6 +210,24 @@ impl Config {
     }
 }
 
+/// How many of something one client may have running at once, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCap(pub Option<usize>);
+
+impl std::str::FromStr for ClientCap {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" => Ok(Self(None)),
+            // Zero would refuse every client, which `CHRONIK_MAX_EXPORTS` does better.
+            text => match text.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("`{raw}` is not a number from 1, or `off`")),
+                Ok(max) => Ok(Self(Some(max))),
+            },
+        }
+    }
+}
+
 /// A length of time a setting allows: `30s`, `500ms`, `5min`, `1h` (a bare
 /// number is seconds), or `off` (`none`, `0`) for no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +291,8 @@ impl Config {
             db_pool_size: 8,
             max_exports: None,
             max_imports: 2,
+            // Tests start several exports from one client; those that test the cap set it.
+            max_exports_per_client: ClientCap(None),
             statement_timeout: TimeLimit(Some(Duration::from_secs(30))),
             bulk_statement_timeout: TimeLimit(Some(Duration::from_secs(5 * 60))),
             export_max_duration: TimeLimit(Some(Duration::from_secs(60 * 60))),
@@ -303,6 +333,16 @@ mod tests {
         }
         for bad in ["", "s", "-1s", "1.5s", "10 years", "30d", "1000h"] {
             assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_client_cap_is_a_positive_number_or_off() {
+        let cap = |raw: &str| raw.parse::<ClientCap>().map(|c| c.0);
+        assert_eq!(cap("2"), Ok(Some(2)));
+        assert_eq!(cap(" off "), Ok(None));
+        for bad in ["0", "-1", "two", ""] {
+            assert!(cap(bad).is_err(), "{bad}");
         }
     }
 

@@ -133,6 +133,9 @@ pub enum ApiError {
     /// Temporarily at capacity (e.g. too many exports at once).
     #[error("{0}")]
     Busy(String),
+    /// This client already runs as many exports as one client may.
+    #[error("{0}")]
+    TooManyExports(String),
     /// Postgres stopped a statement at the configured `statement_timeout`.
     #[error(
         "the database took longer than this server allows for one query, so the request was stopped; \
@@ -192,6 +195,10 @@ impl ApiError {
             Self::Unavailable => ("unavailable", "Service unavailable"),
             Self::Busy(_) => ("busy", "Service busy"),
             Self::TimedOut => ("timeout", "The query took too long"),
+            Self::TooManyExports(_) => (
+                "too-many-exports",
+                "Too many exports at once from this client",
+            ),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -246,7 +253,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyExports(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::Unavailable | Self::Busy(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
@@ -270,7 +277,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after).into());
             }
-            Self::IdempotencyInFlight => {
+            Self::IdempotencyInFlight | Self::TooManyExports(_) => {
                 headers.insert(header::RETRY_AFTER, 1u64.into());
             }
             _ => {}

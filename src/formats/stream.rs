@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::EventEncoder;
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::bulk::Slot;
 use crate::db::events::{self as store, ScanError};
 use crate::error::ApiError;
@@ -26,15 +27,16 @@ use crate::models::event::StoredEvent;
 /// Batches in flight between the scan and the response body.
 const CHANNEL_BATCHES: usize = 1;
 
-/// Responds with every event matching `filter`, encoded by `encoder`.
+/// Responds to `client` with every event matching `filter`, encoded by `encoder`.
 pub async fn respond(
     state: &AppState,
+    client: &Caller,
     filter: EventFilter,
     sort: SortOrder,
     mut encoder: Box<dyn EventEncoder>,
     mut builder: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
-    let slot = state.exports.acquire().await?;
+    let slot = state.exports.acquire(client).await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
     let scan: JoinHandle<Result<(), ScanError>> =
         tokio::spawn(scan_into(slot, filter, sort, sender));

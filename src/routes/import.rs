@@ -95,7 +95,7 @@ pub async fn import_events(
             .map_err(|e: String| ApiError::field("mode", e))?,
         None => Mode::default(),
     };
-    let mut slot = state.imports.acquire().await?;
+    let mut slot = state.imports.acquire(&caller).await?;
     let (tx, reader) = import::body::channel();
     let meta = WriteParams {
         known_at: query.known_at.clone(),

@@ -130,7 +130,10 @@ async fn postgres_ends_an_export_transaction_the_server_left_idle() {
     let app = spawn_app_with(|_| {}).await;
     let exports =
         Slots::new(&app.config.database_url, Limits::exports(&app.config)).expect("export slots");
-    let mut slot = exports.acquire().await.expect("an export slot");
+    let client = chronik::auth::Caller::Anonymous {
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let mut slot = exports.acquire(&client).await.expect("an export slot");
     assert_eq!(
         setting(&mut slot.conn, "idle_in_transaction_session_timeout").await,
         "3min"
