@@ -35,6 +35,8 @@ pub struct AppState {
     pub max_import_bytes: u64,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
     pub require_if_match: bool,
+    /// The last answer of `/readyz`, shared by all workers.
+    pub readiness: Arc<health::Readiness>,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -68,6 +70,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
+        readiness: Arc::default(),
     };
     // actix calls the factory once per worker (again for a worker it
     // restarts): each call takes the next pool.
