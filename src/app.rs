@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AccessSettings};
-use crate::bulk::Slots;
+use crate::bulk::{Limits, Slots};
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
@@ -34,6 +34,8 @@ pub struct AppState {
     pub max_import_bytes: u64,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
     pub require_if_match: bool,
+    /// The last answer of `/readyz`, shared by all workers.
+    pub readiness: Arc<health::Readiness>,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -53,7 +55,7 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
 fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> {
     let per_worker = config.db_pool_size.div_ceil(workers).max(1);
     (0..workers)
-        .map(|_| db::build_pool(&config.database_url, per_worker))
+        .map(|_| db::build_pool_with(&config.database_url, per_worker, config.request_session()))
         .collect()
 }
 
@@ -63,20 +65,11 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let pools = worker_pools(config, workers)?;
     let base = AppState {
         pool: pools[0].clone(),
-        exports: Slots::new(
-            &config.database_url,
-            config.max_exports(),
-            "exports",
-            "CHRONIK_MAX_EXPORTS",
-        )?,
-        imports: Slots::new(
-            &config.database_url,
-            config.max_imports.max(1),
-            "imports",
-            "CHRONIK_MAX_IMPORTS",
-        )?,
+        exports: Slots::new(&config.database_url, Limits::exports(config))?,
+        imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
+        readiness: Arc::default(),
     };
     // actix calls the factory once per worker (again for a worker it
     // restarts): each call takes the next pool.

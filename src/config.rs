@@ -2,10 +2,13 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
+use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::auth::client_ip::{ClientIpHeader, ProxyTrust, TrustedProxies};
 use crate::cors::CorsOrigins;
+use crate::db::Session;
 use crate::rate_limit::RateLimit;
 
 #[derive(Debug, Clone, Args)]
@@ -43,11 +46,52 @@ pub struct Config {
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
+    /// Most exports one client may stream at once, counted per token, or per
+    /// client IP for requests without one; `off` for no such cap.
+    #[arg(
+        long,
+        env = "CHRONIK_MAX_EXPORTS_PER_CLIENT",
+        default_value = "2",
+        global = true
+    )]
+    pub max_exports_per_client: ClientCap,
+
     /// Most `POST /v1/import` requests running at once, each on a connection
     /// of its own (opened in addition to the pool's). An import keeps one
     /// Postgres backend busy on one core for its whole run.
     #[arg(long, env = "CHRONIK_MAX_IMPORTS", default_value_t = 2, global = true)]
     pub max_imports: usize,
+
+    /// Longest one SQL statement of a request may run (Postgres's
+    /// `statement_timeout` on the request pools' connections): `30s`,
+    /// `500ms`, `2min`, or `off`. A statement cut short answers `503`.
+    #[arg(
+        long,
+        env = "CHRONIK_STATEMENT_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub statement_timeout: TimeLimit,
+
+    /// The same for the connections of exports and imports, whose statements
+    /// each read or write thousands of events.
+    #[arg(
+        long,
+        env = "CHRONIK_BULK_STATEMENT_TIMEOUT",
+        default_value = "5min",
+        global = true
+    )]
+    pub bulk_statement_timeout: TimeLimit,
+
+    /// Longest an export may stream, however fast or slowly its client reads:
+    /// it holds a connection and a snapshot (which holds back vacuum) meanwhile.
+    #[arg(
+        long,
+        env = "CHRONIK_EXPORT_MAX_DURATION",
+        default_value = "1h",
+        global = true
+    )]
+    pub export_max_duration: TimeLimit,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
@@ -141,6 +185,11 @@ pub struct Config {
     pub initial_token_file: PathBuf,
 }
 
+/// How long an export's transaction may sit idle: a minute more than a scan
+/// waits for its reader to take a batch.
+pub const EXPORT_IDLE_LIMIT: Duration =
+    Duration::from_secs(crate::db::events::SCAN_SEND_TIMEOUT.as_secs() + 60);
+
 impl Config {
     pub fn proxy_trust(&self) -> ProxyTrust {
         ProxyTrust {
@@ -153,12 +202,104 @@ impl Config {
         self.max_exports.unwrap_or(self.db_pool_size / 2).max(1)
     }
 
+    /// How the request pools' connections start their sessions.
+    pub fn request_session(&self) -> Session {
+        Session {
+            statement_timeout: self.statement_timeout.0,
+            ..Session::default()
+        }
+    }
+
+    /// How the connections of exports and imports start their sessions.
+    pub fn bulk_session(&self) -> Session {
+        Session {
+            statement_timeout: self.bulk_statement_timeout.0,
+            ..Session::default()
+        }
+    }
+
+    /// How the connections of exports start their sessions: as bulk ones,
+    /// and Postgres ends an export's transaction left idle for longer than
+    /// the server ever waits for a reader, should the server fail to end it.
+    pub fn export_session(&self) -> Session {
+        Session {
+            idle_in_transaction_timeout: Some(EXPORT_IDLE_LIMIT),
+            ..self.bulk_session()
+        }
+    }
+
     /// HTTP workers: as configured, else one per core (as actix would pick).
     pub fn workers(&self) -> usize {
         self.workers
             .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
             .unwrap_or(1)
             .max(1)
+    }
+}
+
+/// How many of something one client may have running at once, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCap(pub Option<usize>);
+
+impl std::str::FromStr for ClientCap {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" => Ok(Self(None)),
+            // Zero would refuse every client, which `CHRONIK_MAX_EXPORTS` does better.
+            text => match text.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("`{raw}` is not a number from 1, or `off`")),
+                Ok(max) => Ok(Self(Some(max))),
+            },
+        }
+    }
+}
+
+/// A length of time a setting allows: `30s`, `500ms`, `5min`, `1h` (a bare
+/// number is seconds), or `off` (`none`, `0`) for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimit(pub Option<Duration>);
+
+impl std::str::FromStr for TimeLimit {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let text = raw.trim().to_ascii_lowercase();
+        if matches!(text.as_str(), "off" | "none") {
+            return Ok(Self(None));
+        }
+        let hint =
+            || format!("`{raw}` is not a time such as `30s`, `500ms`, `5min`, `1h` or `off`");
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().map_err(|_| hint())?;
+        let millis_per_unit = match unit.trim() {
+            "ms" => 1,
+            "" | "s" => 1_000,
+            "min" | "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(hint()),
+        };
+        // Postgres takes its timeouts in milliseconds as a 32-bit integer.
+        match number.checked_mul(millis_per_unit) {
+            // Zero is how Postgres spells "no limit", too.
+            Some(0) => Ok(Self(None)),
+            Some(millis) if millis <= i32::MAX as u64 => {
+                Ok(Self(Some(Duration::from_millis(millis))))
+            }
+            _ => Err(format!("`{raw}` is longer than 24 days")),
+        }
+    }
+}
+
+impl fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("off"),
+            Some(limit) if limit.subsec_millis() != 0 => write!(f, "{}ms", limit.as_millis()),
+            Some(limit) => write!(f, "{}s", limit.as_secs()),
+        }
     }
 }
 
@@ -177,6 +318,11 @@ impl Config {
             db_pool_size: 8,
             max_exports: None,
             max_imports: 2,
+            // Tests start several exports from one client; those that test the cap set it.
+            max_exports_per_client: ClientCap(None),
+            statement_timeout: TimeLimit(Some(Duration::from_secs(30))),
+            bulk_statement_timeout: TimeLimit(Some(Duration::from_secs(5 * 60))),
+            export_max_duration: TimeLimit(Some(Duration::from_secs(60 * 60))),
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,
@@ -192,6 +338,50 @@ impl Config {
             client_ip_header: ClientIpHeader::XForwardedFor,
             rate_limit_ipv6_prefix: 64,
             initial_token_file: PathBuf::from("chronik-admin-token"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(raw: &str) -> Result<Option<Duration>, String> {
+        raw.parse::<TimeLimit>().map(|l| l.0)
+    }
+
+    #[test]
+    fn time_limits_take_a_unit_or_seconds_or_off() {
+        assert_eq!(limit("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(limit("30"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(limit("250ms"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(limit("5min"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(limit(" 1h "), Ok(Some(Duration::from_secs(3600))));
+        for off in ["off", "OFF", "0", "0s", "none"] {
+            assert_eq!(limit(off), Ok(None), "{off}");
+        }
+        for bad in ["", "s", "-1s", "1.5s", "10 years", "30d", "1000h"] {
+            assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_client_cap_is_a_positive_number_or_off() {
+        let cap = |raw: &str| raw.parse::<ClientCap>().map(|c| c.0);
+        assert_eq!(cap("2"), Ok(Some(2)));
+        assert_eq!(cap(" off "), Ok(None));
+        for bad in ["0", "-1", "two", ""] {
+            assert!(cap(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_limits_print_as_they_are_written() {
+        for text in ["30s", "250ms", "off"] {
+            assert_eq!(
+                text.parse::<TimeLimit>().map(|l| l.to_string()),
+                Ok(text.into())
+            );
         }
     }
 }

@@ -133,6 +133,15 @@ pub enum ApiError {
     /// Temporarily at capacity (e.g. too many exports at once).
     #[error("{0}")]
     Busy(String),
+    /// This client already runs as many exports as one client may.
+    #[error("{0}")]
+    TooManyExports(String),
+    /// Postgres stopped a statement at the configured `statement_timeout`.
+    #[error(
+        "the database took longer than this server allows for one query, so the request was stopped; \
+         narrow it (filters, a shorter period, a smaller page) or retry later"
+    )]
+    TimedOut,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -185,6 +194,11 @@ impl ApiError {
             ),
             Self::Unavailable => ("unavailable", "Service unavailable"),
             Self::Busy(_) => ("busy", "Service busy"),
+            Self::TimedOut => ("timeout", "The query took too long"),
+            Self::TooManyExports(_) => (
+                "too-many-exports",
+                "Too many exports at once from this client",
+            ),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -239,10 +253,10 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyExports(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
-            Self::Unavailable | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -263,7 +277,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after).into());
             }
-            Self::IdempotencyInFlight => {
+            Self::IdempotencyInFlight | Self::TooManyExports(_) => {
                 headers.insert(header::RETRY_AFTER, 1u64.into());
             }
             _ => {}
@@ -339,6 +353,17 @@ impl From<diesel::result::Error> for ApiError {
             {
                 Self::collided(info.message())
             }
+            // `statement_timeout` (57014) cancelled the statement; as with a
+            // deadlock, diesel reports only Postgres's (English) message.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == STATEMENT_TIMEOUT =>
+            {
+                tracing::warn!(
+                    error = info.message(),
+                    "a statement ran into statement_timeout"
+                );
+                Self::TimedOut
+            }
             // The connection broke (Postgres restarted, or closed it): the pool
             // drops it, so a retry gets a fresh one.
             Error::DatabaseError(
@@ -352,6 +377,9 @@ impl From<diesel::result::Error> for ApiError {
         }
     }
 }
+
+/// Postgres's message when `statement_timeout` cancels a statement.
+const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
 
 impl ApiError {
     fn collided(reason: &str) -> Self {
@@ -427,5 +455,24 @@ mod tests {
         );
         let other = error(DatabaseErrorKind::Unknown, "division by zero");
         assert!(matches!(other, ApiError::Internal(_)), "{other:?}");
+    }
+
+    #[test]
+    fn a_statement_cut_short_by_its_timeout_is_503_timeout_in_chroniks_words() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let timed_out = ApiError::from(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(STATEMENT_TIMEOUT.to_owned()),
+        ));
+        assert!(matches!(timed_out, ApiError::TimedOut), "{timed_out:?}");
+        let problem = timed_out.to_problem();
+        assert_eq!(problem.status, 503);
+        assert_eq!(problem.problem_type, "urn:chronik:problem:timeout");
+        assert!(!problem.detail.contains("canceling"), "{}", problem.detail);
+        let cancelled = ApiError::from(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("canceling statement due to user request".to_owned()),
+        ));
+        assert!(matches!(cancelled, ApiError::Internal(_)), "{cancelled:?}");
     }
 }

@@ -52,7 +52,7 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&AccessDocs, &UnavailableDocs)
+    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs)
 )]
 pub struct ApiDoc;
 
@@ -90,9 +90,10 @@ impl Modify for UnavailableDocs {
                     .or_insert_with(|| {
                         problem(
                             "The database is unreachable, every database connection of the server \
-                             stayed busy, or (writes) Postgres rolled the write back to break a \
-                             deadlock with a concurrent one, writing nothing of it; retry after \
-                             `Retry-After` seconds",
+                             stayed busy, a query ran longer than the server allows (type `timeout`; \
+                             a write is rolled back), or (writes) Postgres rolled the write back to \
+                             break a deadlock with a concurrent one, writing nothing of it; retry \
+                             after `Retry-After` seconds",
                         )
                         .into()
                     });
@@ -102,6 +103,41 @@ impl Modify for UnavailableDocs {
                         integer_header("Seconds to wait before retrying: 1").into(),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The event lists' `429` has a second cause: a client's cap on exports.
+/// Runs after [`AccessDocs`], which documents the rate limit's `429`.
+struct ExportLimitDocs;
+
+/// The operations that stream exports.
+const EXPORTING: [&str; 2] = ["/v1/events", "/v1/timelines/{slug}/events"];
+
+impl Modify for ExportLimitDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for path in EXPORTING {
+            let Some(operation) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|i| i.get.as_mut())
+            else {
+                continue;
+            };
+            let response = operation
+                .responses
+                .responses
+                .entry("429".into())
+                .or_insert_with(|| problem("Too many requests").into());
+            if let utoipa::openapi::RefOr::T(response) = response {
+                response.description = format!(
+                    "{}; or (whole-result formats) this client already streams \
+                     `CHRONIK_MAX_EXPORTS_PER_CLIENT` exports (type `too-many-exports`, \
+                     `Retry-After: 1`)",
+                    response.description
+                );
             }
         }
     }

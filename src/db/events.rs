@@ -9,6 +9,9 @@ use diesel::sql_types::{
 };
 use diesel::{QueryableByName, result::Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::sql::SqlBuilder;
@@ -383,6 +386,8 @@ pub enum ScanError {
     Closed,
     /// The receiver took no batch for `SCAN_SEND_TIMEOUT` (a stalled client).
     Stalled,
+    /// The scan ran to its deadline (`CHRONIK_EXPORT_MAX_DURATION`).
+    Expired,
 }
 
 impl From<DieselError> for ScanError {
@@ -407,12 +412,15 @@ pub const SCAN_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// holding a server-side cursor over the same statement a page reads). The
 /// first batch is sent even when empty, so the receiver learns that the
 /// query ran. Memory stays bounded by the channel's capacity, however many
-/// events match: the scan waits while the receiver is behind.
+/// events match: the scan waits while the receiver is behind. It ends at
+/// `deadline`, however fast or slowly the receiver takes batches, so that no
+/// reader holds the connection and the snapshot for longer.
 pub async fn scan(
     conn: &mut AsyncPgConnection,
     filter: &EventFilter,
     sort: SortOrder,
-    out: &tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
+    out: &Sender<Vec<StoredEvent>>,
+    deadline: Option<Instant>,
 ) -> Result<(), ScanError> {
     conn.build_transaction()
         .repeatable_read()
@@ -423,23 +431,40 @@ pub async fn scan(
             q.build().execute(conn).await?;
             let fetch = format!("FETCH FORWARD {SCAN_BATCH} FROM chronik_scan");
             loop {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return Err(ScanError::Expired);
+                }
                 let rows = load_listed(conn, SqlBuilder::new(&fetch).build()).await?;
                 let last = rows.len() < SCAN_BATCH;
                 let events: Vec<StoredEvent> = rows.into_iter().map(|row| row.snapshot).collect();
-                out.send_timeout(events, SCAN_SEND_TIMEOUT)
-                    .await
-                    .map_err(|err| match err {
-                        tokio::sync::mpsc::error::SendTimeoutError::Closed(_) => ScanError::Closed,
-                        tokio::sync::mpsc::error::SendTimeoutError::Timeout(_) => {
-                            ScanError::Stalled
-                        }
-                    })?;
+                send_before(out, events, deadline).await?;
                 if last {
                     return Ok(());
                 }
             }
         })
         .await
+}
+
+/// Hands `events` to the receiver, waiting for it at most `SCAN_SEND_TIMEOUT`
+/// and never past `deadline`.
+async fn send_before(
+    out: &Sender<Vec<StoredEvent>>,
+    events: Vec<StoredEvent>,
+    deadline: Option<Instant>,
+) -> Result<(), ScanError> {
+    let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    let (wait, expires) = match left {
+        Some(left) if left < SCAN_SEND_TIMEOUT => (left, true),
+        _ => (SCAN_SEND_TIMEOUT, false),
+    };
+    out.send_timeout(events, wait)
+        .await
+        .map_err(|err| match err {
+            SendTimeoutError::Closed(_) => ScanError::Closed,
+            SendTimeoutError::Timeout(_) if expires => ScanError::Expired,
+            SendTimeoutError::Timeout(_) => ScanError::Stalled,
+        })
 }
 
 /// Appends a query for the relation of events matching `filter` with the

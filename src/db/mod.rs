@@ -18,7 +18,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 
@@ -27,13 +27,58 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
+/// Settings every connection of a pool starts its session with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Postgres's `statement_timeout`: a query that runs longer is cancelled
+    /// (also after its client went away, which Postgres does not notice).
+    pub statement_timeout: Option<Duration>,
+    /// Postgres's `idle_in_transaction_session_timeout`: a backend whose
+    /// transaction waits longer for its next statement is ended.
+    pub idle_in_transaction_timeout: Option<Duration>,
+}
+
+impl Session {
+    /// The `SET` statements that give a new connection these settings, if any.
+    fn setup_sql(&self) -> Option<String> {
+        let settings = [
+            ("statement_timeout", self.statement_timeout),
+            (
+                "idle_in_transaction_session_timeout",
+                self.idle_in_transaction_timeout,
+            ),
+        ];
+        let statements: Vec<String> = settings
+            .iter()
+            .filter_map(|(name, limit)| limit.map(|limit| (name, limit)))
+            .map(|(name, limit)| format!("SET {name} = {}", limit.as_millis()))
+            .collect();
+        (!statements.is_empty()).then(|| statements.join("; "))
+    }
+}
+
+/// A pool whose connections keep Postgres's defaults (the CLI's, tests').
 pub fn build_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    build_pool_with(database_url, max_size, Session::default())
+}
+
+/// A pool whose connections start with `session`'s settings. They are set
+/// once per connection, when it is opened, not on each checkout.
+pub fn build_pool_with(
+    database_url: &str,
+    max_size: usize,
+    session: Session,
+) -> anyhow::Result<DbPool> {
     // No test query when a pooled connection is handed out (the default
     // sends `SELECT 1` first, a round trip on every checkout): the pool
     // still drops a connection whose socket closed or whose transaction
     // broke, which is what Postgres shutting a backend down looks like.
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
+    if let Some(sql) = session.setup_sql() {
+        manager_config.custom_setup =
+            Box::new(move |url| Box::pin(connect(url.to_owned(), sql.clone())));
+    }
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         database_url,
         manager_config,
@@ -46,6 +91,15 @@ pub fn build_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool>
         .create_timeout(Some(Duration::from_secs(5)))
         .build()
         .context("building the database pool")
+}
+
+/// Opens a connection and runs `setup` on it before it joins the pool.
+async fn connect(url: String, setup: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(&setup)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 /// Creates the database named in `database_url` if it does not exist yet.
@@ -123,6 +177,27 @@ fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_sets_only_the_limits_it_has_in_milliseconds() {
+        assert_eq!(Session::default().setup_sql(), None);
+        let session = Session {
+            statement_timeout: Some(Duration::from_secs(30)),
+            idle_in_transaction_timeout: None,
+        };
+        assert_eq!(
+            session.setup_sql().as_deref(),
+            Some("SET statement_timeout = 30000")
+        );
+        let both = Session {
+            statement_timeout: Some(Duration::from_millis(250)),
+            idle_in_transaction_timeout: Some(Duration::from_secs(180)),
+        };
+        assert_eq!(
+            both.setup_sql().as_deref(),
+            Some("SET statement_timeout = 250; SET idle_in_transaction_session_timeout = 180000")
+        );
+    }
 
     #[test]
     fn splits_database_name_from_url() {

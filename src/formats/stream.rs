@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 
 use super::EventEncoder;
 use crate::app::AppState;
+use crate::auth::Caller;
+use crate::bulk::Slot;
 use crate::db::events::{self as store, ScanError};
 use crate::error::ApiError;
 use crate::filter::{EventFilter, SortOrder};
@@ -25,30 +27,24 @@ use crate::models::event::StoredEvent;
 /// Batches in flight between the scan and the response body.
 const CHANNEL_BATCHES: usize = 1;
 
-/// Responds with every event matching `filter`, encoded by `encoder`.
+/// Responds to `client` with every event matching `filter`, encoded by `encoder`.
 pub async fn respond(
     state: &AppState,
+    client: &Caller,
     filter: EventFilter,
     sort: SortOrder,
     mut encoder: Box<dyn EventEncoder>,
     mut builder: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
-    let mut slot = state.exports.acquire().await?;
+    let slot = state.exports.acquire(client).await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
-    let scan: JoinHandle<Result<(), ScanError>> = tokio::spawn(async move {
-        let result = store::scan(&mut slot.conn, &filter, sort, &sender).await;
-        match &result {
-            Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
-            Err(ScanError::Stalled) => {
-                tracing::warn!("export ended: the client read nothing for too long")
-            }
-            _ => {}
-        }
-        result
-    });
+    let scan: JoinHandle<Result<(), ScanError>> =
+        tokio::spawn(scan_into(slot, filter, sort, sender));
     let Some(first) = batches.recv().await else {
         return Err(match scan.await {
             Ok(Err(ScanError::Failed(err))) => err,
+            // Its first statements alone took the whole time an export may run.
+            Ok(Err(ScanError::Expired)) => ApiError::TimedOut,
             _ => ApiError::internal(anyhow::anyhow!("the export ended before its first batch")),
         });
     };
@@ -56,6 +52,29 @@ pub async fn respond(
     head.extend(encoder.events(&first)?);
     let rest = stream::unfold(Some((batches, scan, encoder)), next_chunk);
     Ok(builder.streaming(stream::once(async { Ok(Bytes::from(head)) }).chain(rest)))
+}
+
+/// Runs the export's scan on `slot`, which it keeps, permit and all, until
+/// the scan ends. (An `async move` block naming only `slot.conn` would
+/// capture that field alone, giving the permit back when the response starts.)
+async fn scan_into(
+    mut slot: Slot,
+    filter: EventFilter,
+    sort: SortOrder,
+    sender: mpsc::Sender<Vec<StoredEvent>>,
+) -> Result<(), ScanError> {
+    let result = store::scan(&mut slot.conn, &filter, sort, &sender, slot.deadline).await;
+    match &result {
+        Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
+        Err(ScanError::Stalled) => {
+            tracing::warn!("export ended: the client read nothing for too long")
+        }
+        Err(ScanError::Expired) => {
+            tracing::warn!("export ended: it ran longer than CHRONIK_EXPORT_MAX_DURATION")
+        }
+        _ => {}
+    }
+    result
 }
 
 type Streaming = (
@@ -78,6 +97,10 @@ async fn next_chunk(
         None => match scan.await {
             Ok(Ok(())) => Some((Ok(Bytes::from(encoder.tail())), None)),
             Ok(Err(ScanError::Failed(err))) => Some((Err(cut_short(&describe(&err))), None)),
+            Ok(Err(ScanError::Expired)) => Some((
+                Err(cut_short("it ran longer than CHRONIK_EXPORT_MAX_DURATION")),
+                None,
+            )),
             Ok(Err(_)) => Some((Err(cut_short("the scan stopped")), None)),
             Err(err) => Some((Err(cut_short(&err.to_string())), None)),
         },

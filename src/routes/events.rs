@@ -31,7 +31,7 @@ use utoipa::IntoParams;
         (status = 200, response = EventList),
         (status = 400, description = "A query parameter is invalid or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unreachable, every connection stayed busy, or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, every connection stayed busy, a query ran longer than the server allows (type `timeout`), or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_events(
     state: web::Data<AppState>,

@@ -79,7 +79,7 @@ const CSV: &str = "text/csv";
                 "total_errors": 2,
                 "invalid_records": 2
             })),
-        (status = 503, description = "The database is unreachable, every connection stayed busy, `CHRONIK_MAX_IMPORTS` imports are already running, or Postgres rolled the import back to break a deadlock with a concurrent writer (nothing of it was written); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, every connection stayed busy, `CHRONIK_MAX_IMPORTS` imports are already running, or the import was rolled back, writing nothing of it: one of its statements ran longer than the server allows (type `timeout`), or Postgres broke a deadlock with a concurrent writer; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_events(
     state: web::Data<AppState>,
@@ -95,7 +95,7 @@ pub async fn import_events(
             .map_err(|e: String| ApiError::field("mode", e))?,
         None => Mode::default(),
     };
-    let mut slot = state.imports.acquire().await?;
+    let mut slot = state.imports.acquire(&caller).await?;
     let (tx, reader) = import::body::channel();
     let meta = WriteParams {
         known_at: query.known_at.clone(),

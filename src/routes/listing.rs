@@ -2,13 +2,15 @@
 //! share: their query parameters, and answering in the negotiated format,
 //! paged or streamed whole.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{ToResponse, ToSchema};
 
 use super::event_page_response;
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
@@ -51,7 +53,9 @@ pub enum EventListJson {
 /// NDJSON (one event per line), GeoJSON (the events with coordinates),
 /// TimelineJS (`format=timelinejs`, served as `application/json`) and
 /// `format=csv&stream=all` hold every matching event, streamed. An error
-/// after streaming has begun closes the connection without the final chunk.
+/// after streaming has begun closes the connection without the final chunk,
+/// and so does a stream still running after `CHRONIK_EXPORT_MAX_DURATION`
+/// (one hour unless configured).
 #[derive(ToResponse)]
 #[response(headers(
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
@@ -147,7 +151,9 @@ pub async fn respond(
         }
         (Paging::Whole(sort), Some(encoder)) => {
             content_headers(&mut builder, request.format, file_stem);
-            stream::respond(state, request.filter, sort, encoder, builder).await
+            // Exports are capped per client: the caller the access middleware found.
+            let client = Caller::from_request(req, &mut Payload::None).into_inner()?;
+            stream::respond(state, &client, request.filter, sort, encoder, builder).await
         }
         (Paging::Whole(_), None) => Err(ApiError::internal(anyhow::anyhow!(
             "JSON has no whole-result form"

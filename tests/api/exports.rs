@@ -1,6 +1,7 @@
 //! The list endpoints' other formats: CSV, NDJSON, GeoJSON, TimelineJS, and
 //! how a client picks one.
 
+use chronik::models::token::Scope;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -637,6 +638,12 @@ async fn exports_beyond_the_limit_get_503_until_one_finishes() {
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert_eq!(refused.content_type(), "application/problem+json");
     assert_eq!(refused.header("retry-after"), Some("1"));
+    // Refused for the exports running, at once: not after waiting for a connection.
+    assert!(
+        refused.text.contains("CHRONIK_MAX_EXPORTS"),
+        "{}",
+        refused.text
+    );
     // Paged reads are not exports and still work.
     assert_eq!(app.get("/v1/events?format=csv&limit=1").await.status, 200);
     running.pop();
@@ -657,4 +664,116 @@ async fn exports_beyond_the_limit_get_503_until_one_finishes() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn an_export_ends_at_its_time_limit_however_steadily_its_client_reads() {
+    let app = spawn_app_with(|config| {
+        config.export_max_duration = "1s".parse().expect("a time limit");
+        config.max_exports = Some(1);
+    })
+    .await;
+    app.insert_bulk_events(30_000, 1_000).await;
+    let mut response = app
+        .client
+        .get(app.url("/v1/events?format=ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // A reader that never stalls: it takes a piece every tenth of a second,
+    // far more often than the two minutes a silent reader is given.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the export outlived its limit");
+        match response.chunk().await {
+            Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(None) => panic!("the export ran to its end, past its limit"),
+            // Cut short: an incomplete transfer, never a silently short file.
+            Err(_) => break,
+        }
+    }
+    while running_exports(&app).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the export's transaction stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let next = app.get("/v1/events?format=ndjson&from=2030-01-01").await;
+    assert_eq!(next.status, 200, "the slot was given back: {}", next.text);
+}
+
+/// Starts an NDJSON export through `client` and keeps it streaming (unread)
+/// until the response is dropped.
+async fn start_export(app: &TestApp, client: &reqwest::Client) -> reqwest::Response {
+    let response = client
+        .get(app.url("/v1/events?format=ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+#[tokio::test]
+async fn one_client_may_stream_only_its_share_of_the_exports_at_once() {
+    let app = spawn_app_with(|config| {
+        config.max_exports = Some(4);
+        config.max_exports_per_client = "2".parse().expect("a cap");
+    })
+    .await;
+    app.insert_bulk_events(30_000, 1_000).await;
+    let mut anonymous = vec![
+        start_export(&app, &app.anonymous).await,
+        start_export(&app, &app.anonymous).await,
+    ];
+    // A third from the same IP, without a token, is refused before it takes
+    // a slot or a connection.
+    let refused = app
+        .send(
+            app.anonymous
+                .get(app.url("/v1/events?format=csv&stream=all")),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.content_type(), "application/problem+json");
+    assert_eq!(refused.body["type"], "urn:chronik:problem:too-many-exports");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.text.contains("CHRONIK_MAX_EXPORTS_PER_CLIENT"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(running_exports(&app).await, 2);
+    // A token is a client of its own, counted apart from its IP.
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    let by_token = start_export(&app, &reader).await;
+    // Paged reads are not exports.
+    assert_eq!(
+        app.send(app.anonymous.get(app.url("/v1/events?format=csv&limit=1")))
+            .await
+            .status,
+        200
+    );
+    anonymous.pop();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let retry = app
+            .anonymous
+            .get(app.url("/v1/events?format=ndjson"))
+            .send()
+            .await
+            .unwrap();
+        if retry.status() == 200 {
+            break;
+        }
+        assert_eq!(retry.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "the finished export still counted for its client"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((anonymous, by_token));
 }

@@ -22,5 +22,6 @@ mod search;
 mod service;
 mod stats;
 mod timelines;
+mod timeouts;
 mod tokens;
 mod vocabulary;

@@ -1,4 +1,7 @@
-use crate::helpers::spawn_app;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{TestApp, spawn_app};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -74,5 +77,129 @@ async fn requests_after_postgres_closed_the_servers_connections_succeed() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     for i in 0..8 {
         app.assert_requests_served(&format!("After {i}")).await;
+    }
+}
+
+/// The app's database, managed from the server's `postgres` database
+/// (Postgres refuses to lock a database against the connection asking).
+struct Database {
+    name: String,
+    admin: AsyncPgConnection,
+}
+
+impl Database {
+    async fn of(app: &TestApp) -> Self {
+        let (server, name) = app
+            .config
+            .database_url
+            .rsplit_once('/')
+            .expect("a database URL");
+        let admin = AsyncPgConnection::establish(&format!("{server}/postgres"))
+            .await
+            .expect("connecting");
+        Self {
+            name: name.to_owned(),
+            admin,
+        }
+    }
+
+    /// Closes every connection to it and refuses new ones: what a database
+    /// going down looks like to the server.
+    async fn take_down(&mut self) {
+        let name = &self.name;
+        self.admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await
+            .expect("taking the database down");
+        // Terminating is asynchronous: wait until the backends are gone.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.connections().await > 0 {
+            assert!(Instant::now() < deadline, "backends still there");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn connections(&mut self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1")
+                .bind::<diesel::sql_types::Text, _>(&self.name),
+            &mut self.admin,
+        )
+        .await
+        .expect("counting backends");
+        count.n
+    }
+
+    async fn bring_up(&mut self) {
+        let sql = format!("ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true", self.name);
+        self.admin
+            .batch_execute(&sql)
+            .await
+            .expect("bringing the database up");
+    }
+}
+
+/// The statuses of `n` concurrent `/readyz` (so that every worker answers some).
+async fn readiness(app: &TestApp, n: usize) -> Vec<u16> {
+    let probes = (0..n).map(|_| app.send(app.anonymous.get(app.url("/readyz"))));
+    futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .map(|reply| reply.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn readiness_asks_the_database_at_most_once_a_second_for_every_worker() {
+    let app = spawn_app().await;
+    let mut database = Database::of(&app).await;
+    // Timing-free: a round counts only if the cached answer was read well
+    // within its second; a slow machine just takes another round.
+    let mut conclusive = false;
+    for _ in 0..5 {
+        // Whatever an earlier round left in the cache has expired.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let asked = Instant::now();
+        if readiness(&app, 1).await != [200] {
+            // A connection an earlier round closed, found dead: the next round asks afresh.
+            continue;
+        }
+        database.take_down().await;
+        // Every probe within the second gets the answer the database gave:
+        // none asks it again (which would find it down).
+        let cached = readiness(&app, 8).await;
+        let in_time = asked.elapsed() < Duration::from_millis(900);
+        if in_time {
+            assert_eq!(
+                cached, [200; 8],
+                "readiness was asked again within its second"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(
+            readiness(&app, 1).await,
+            [503],
+            "a second later, it is asked again"
+        );
+        database.bring_up().await;
+        if in_time {
+            conclusive = true;
+            break;
+        }
+    }
+    assert!(conclusive, "no round read the cache within its second");
+    // Ready again once the database is back (a dead pooled connection may cost a round).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readiness(&app, 1).await != [200] {
+        assert!(Instant::now() < deadline, "readiness never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
