@@ -67,7 +67,12 @@ async fn admit(
     ip: IpAddr,
 ) -> (Decision, Result<Caller, ApiError>) {
     let presented = match presented_token(headers) {
-        None => return (limits.check(Bucket::Ip(ip)), Ok(Caller::Anonymous { ip })),
+        None => {
+            let caller = Caller::Anonymous {
+                ip: limits.ip_key(ip),
+            };
+            return (limits.check(Bucket::Ip(ip)), Ok(caller));
+        }
         Some(Err(err)) => return (limits.check_failure(ip), Err(err)),
         Some(Ok(presented)) => presented,
     };

@@ -38,8 +38,15 @@ pub struct AccessSettings {
 /// Who made a request, as the access middleware established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    Anonymous { ip: IpAddr },
-    Token { id: TokenId, scope: Scope },
+    /// `ip` is the client's address as per-client limits count it: IPv6
+    /// reduced to its network (`CHRONIK_RATE_LIMIT_IPV6_PREFIX`).
+    Anonymous {
+        ip: IpAddr,
+    },
+    Token {
+        id: TokenId,
+        scope: Scope,
+    },
 }
 
 impl Caller {

@@ -777,3 +777,29 @@ async fn one_client_may_stream_only_its_share_of_the_exports_at_once() {
     }
     drop((anonymous, by_token));
 }
+
+/// The per-client cap counts IPv6 clients by network, as the rate limit does:
+/// a /64 holds more addresses than any cap.
+#[tokio::test]
+async fn ipv6_clients_of_one_64_share_their_export_cap() {
+    let app = spawn_app_with(|config| {
+        config.max_exports = Some(4);
+        config.max_exports_per_client = "1".parse().expect("a cap");
+        config.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    app.insert_bulk_events(30_000, 1_000).await;
+    let export_from = |ip: &'static str| {
+        app.anonymous
+            .get(app.url("/v1/events?format=ndjson"))
+            .header("x-forwarded-for", ip)
+            .send()
+    };
+    let first = export_from("2001:db8:1:2::1").await.unwrap();
+    assert_eq!(first.status(), 200);
+    let same_network = export_from("2001:db8:1:2::99").await.unwrap();
+    assert_eq!(same_network.status(), 429);
+    let other_network = export_from("2001:db8:1:3::1").await.unwrap();
+    assert_eq!(other_network.status(), 200);
+    drop((first, other_network));
+}
