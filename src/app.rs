@@ -21,6 +21,7 @@ use crate::openapi::ApiDoc;
 use crate::rate_limit::{self, RateLimiters};
 use crate::routes::{health, table};
 use crate::telemetry::RequestSpan;
+use crate::vocabulary::Vocabulary;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +37,8 @@ pub struct AppState {
     pub require_if_match: bool,
     /// The last answer of `/readyz`, shared by all workers.
     pub readiness: Arc<health::Readiness>,
+    /// Known event types, to refuse filters that name none (shared by all workers).
+    pub vocabulary: Arc<Vocabulary>,
 }
 
 /// Creates the database if needed, applies migrations and opens the pool.
@@ -70,6 +73,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         max_import_bytes: config.max_import_bytes,
         require_if_match: config.require_if_match,
         readiness: Arc::default(),
+        vocabulary: Arc::default(),
     };
     // actix calls the factory once per worker (again for a worker it
     // restarts): each call takes the next pool.

@@ -20,3 +20,4 @@ pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
 pub mod tokens;
+pub mod vocabulary;

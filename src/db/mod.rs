@@ -11,6 +11,7 @@ pub mod sql;
 pub mod stats;
 pub mod timelines;
 pub mod tokens;
+pub mod vocabulary;
 
 use anyhow::Context;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;

@@ -384,6 +384,27 @@ pub struct EventPage {
     pub data: Vec<Event>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Only on an empty page: the free-text filters (`actor`, `tag`) whose
+    /// value names nothing in the store, so that a typo is told apart from
+    /// an empty result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<PageMeta>,
+}
+
+/// What Chronik can say about an empty page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"unmatched": [{"field": "actor", "value": "Tokaev", "message": "no actor has this name"}]}))]
+pub struct PageMeta {
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// A filter value that matches nothing anywhere in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Unmatched {
+    /// The query parameter.
+    pub field: String,
+    pub value: String,
+    pub message: String,
 }
 
 /// An event as the store returns it: the JSON text of its snapshot, served
@@ -422,7 +443,11 @@ impl StoredEvent {
 
 /// Writes `{"data":[<event>,…],"next_cursor":…}` (an [`EventPage`]) with each
 /// event's stored JSON copied in, not re-encoded.
-pub fn write_event_page(events: &[StoredEvent], next_cursor: Option<&str>) -> Vec<u8> {
+pub fn write_event_page(
+    events: &[StoredEvent],
+    next_cursor: Option<&str>,
+    meta: Option<&PageMeta>,
+) -> Vec<u8> {
     let size: usize = events.iter().map(|e| e.json.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 64);
     out.extend_from_slice(b"{\"data\":[");
@@ -435,6 +460,10 @@ pub fn write_event_page(events: &[StoredEvent], next_cursor: Option<&str>) -> Ve
     out.extend_from_slice(b"],\"next_cursor\":");
     // Writing a string (or null) into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, &next_cursor);
+    if let Some(meta) = meta {
+        out.extend_from_slice(b",\"meta\":");
+        let _ = serde_json::to_writer(&mut out, meta);
+    }
     out.push(b'}');
     out
 }

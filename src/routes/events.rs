@@ -29,7 +29,7 @@ use utoipa::IntoParams;
     params(FilterParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
-        (status = 400, description = "A query parameter is invalid or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid or unknown, or `type` or `timeline` names no event type or timeline (`errors[].field` names the parameter; the message lists the known types and the closest one)", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable, every connection stayed busy, a query ran longer than the server allows (type `timeout`), or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -39,6 +39,7 @@ pub async fn list_events(
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request = query.parse(&req)?;
+    state.vocabulary.check(&state.pool, &request.filter).await?;
     listing::respond(&state, &req, request, None, "events").await
 }
 

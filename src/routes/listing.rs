@@ -19,7 +19,7 @@ use crate::filter::{
 use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::timelinejs::TimelineJsDocument;
 use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timelinejs};
-use crate::models::event::{Event, EventPage};
+use crate::models::event::{Event, EventPage, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
 
 /// Query parameters of the event lists, as received.
@@ -71,6 +71,34 @@ pub enum EventList {
     /// One `Event` per line.
     Ndjson(#[content("application/x-ndjson")] Event),
     GeoJson(#[content("application/geo+json")] EventFeatureCollection),
+}
+
+/// On an empty page: which free-text filter values name nothing at all.
+async fn unmatched(
+    conn: &mut diesel_async::AsyncPgConnection,
+    filter: &EventFilter,
+) -> Result<Option<PageMeta>, ApiError> {
+    let mut unmatched = Vec::new();
+    if let Some(actor) = &filter.actor
+        && !db::vocabulary::actor_exists(conn, actor.as_str()).await?
+    {
+        unmatched.push(Unmatched {
+            field: "actor".into(),
+            value: actor.to_string(),
+            message: "no actor has this name (GET /v1/actors?q= finds names)".into(),
+        });
+    }
+    if !filter.tags.is_empty() {
+        let tags: Vec<String> = filter.tags.iter().map(ToString::to_string).collect();
+        for tag in db::vocabulary::unused_tags(conn, &tags).await? {
+            unmatched.push(Unmatched {
+                field: "tag".into(),
+                value: tag,
+                message: "no event has this tag".into(),
+            });
+        }
+    }
+    Ok((!unmatched.is_empty()).then_some(PageMeta { unmatched }))
 }
 
 /// A list request, parsed and negotiated.
@@ -135,7 +163,11 @@ pub async fn respond(
         (Paging::Page(page), None) => {
             let mut conn = state.pool.get().await?;
             let found = db::events::list(&mut conn, &request.filter, &page).await?;
-            Ok(event_page_response(req, builder, found))
+            let meta = match found.events.is_empty() {
+                true => unmatched(&mut conn, &request.filter).await?,
+                false => None,
+            };
+            Ok(event_page_response(req, builder, found, meta.as_ref()))
         }
         (Paging::Page(page), Some(encoder)) => {
             csv_page(

@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::db::events::{ChangeMeta, Page};
 use crate::error::ApiError;
 use crate::filter::parse_instant;
-use crate::models::event::{Event, StoredEvent, write_event_page};
+use crate::models::event::{Event, PageMeta, StoredEvent, write_event_page};
 use crate::models::values::EventId;
 
 pub const JSON: &str = "application/json";
@@ -129,6 +129,7 @@ pub fn event_page_response(
     req: &HttpRequest,
     mut builder: actix_web::HttpResponseBuilder,
     page: Page,
+    meta: Option<&PageMeta>,
 ) -> HttpResponse {
     let next_cursor = page.next.map(|next| next.encode());
     if let Some(cursor) = &next_cursor {
@@ -136,7 +137,7 @@ pub fn event_page_response(
     }
     builder
         .content_type(JSON)
-        .body(write_event_page(&page.events, next_cursor.as_deref()))
+        .body(write_event_page(&page.events, next_cursor.as_deref(), meta))
 }
 
 pub fn page_response<T: Serialize>(

@@ -108,7 +108,7 @@ fn table_response<T: Serialize>(
             content((Histogram = "application/json"), (String = "text/csv", example = json!("label,start,end,count,armed_clash,casualties\r\n2022-01-05,2022-01-05T00:00:00+06:00,2022-01-06T00:00:00+06:00,0,0,0\r\n2022-01-06,2022-01-06T00:00:00+06:00,2022-01-07T00:00:00+06:00,3,1,2\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
                 ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch it"))),
-        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), or the range has more than 5,000 buckets", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), `type` or `timeline` names no event type or timeline, or the range has more than 5,000 buckets", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn histogram(
@@ -123,6 +123,7 @@ pub async fn histogram(
             .unwrap_or_default()
     })?;
     let bucket = request.params;
+    state.vocabulary.check(&state.pool, &request.filter).await?;
     let mut conn = state.pool.get().await?;
     let counts = db::stats::bucket_counts(&mut conn, &request.filter, bucket, request.tz).await?;
     let local_day = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&request.tz).date_naive();
@@ -154,7 +155,7 @@ pub async fn histogram(
             content((CasualtyStats = "application/json"), (String = "text/csv", example = json!("party,kind,status,min_sum,max_sum,figures,unbounded,events\r\npolice,killed,confirmed,8,8,1,0,1\r\nprotesters,killed,claimed,24,,1,1,1\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
                 ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch it"))),
-        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), or `type` or `timeline` names no event type or timeline", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn casualties(
@@ -171,6 +172,7 @@ pub async fn casualties(
         group_by.dedup();
         group_by
     })?;
+    state.vocabulary.check(&state.pool, &request.filter).await?;
     let mut conn = state.pool.get().await?;
     let rows =
         db::stats::casualty_sums(&mut conn, &request.filter, &request.params, request.tz).await?;

@@ -124,7 +124,7 @@ pub async fn delete_timeline(
         FilterParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
-        (status = 400, description = "A query parameter is invalid or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid or unknown, or `type` names no event type (the message lists the known ones)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable, every connection stayed busy, a query ran longer than the server allows (type `timeout`), or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
@@ -143,6 +143,7 @@ pub async fn list_timeline_events(
         ));
     }
     let mut request = query.parse(&req)?;
+    state.vocabulary.check(&state.pool, &request.filter).await?;
     request.filter.timeline = Some(slug.clone());
     let timeline = {
         let mut conn = state.pool.get().await?;
