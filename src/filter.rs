@@ -12,8 +12,8 @@ use utoipa::openapi::path::ParameterIn;
 use crate::error::{ApiError, FieldError};
 use crate::models::event::EventStatus;
 use crate::models::values::{
-    ActorName, BBox, CountryCode, EventId, EventTypeSlug, SearchText, Tag, TimeZoneName,
-    TimelineSlug,
+    ActorName, BBox, CountryCode, EventId, EventTypeSlug, ExternalId, SearchText, Tag,
+    TimeZoneName, TimelineSlug,
 };
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -50,6 +50,9 @@ pub struct FilterParams {
     /// Timeline slug.
     #[param(example = "kazakhstan-2022-unrest")]
     pub timeline: Option<String>,
+    /// The event's `external_id` (exact match), such as an ACLED `event_id_cnty`.
+    #[param(example = "KAZ9002")]
+    pub external_id: Option<String>,
     /// Statuses, comma-separated: `reported`, `confirmed`, `disputed`, `retracted`.
     #[param(example = "reported,confirmed")]
     pub status: Option<String>,
@@ -97,6 +100,7 @@ pub struct EventFilter {
     pub actor: Option<ActorName>,
     pub tags: Vec<Tag>,
     pub timeline: Option<TimelineSlug>,
+    pub external_id: Option<ExternalId>,
     pub statuses: Vec<EventStatus>,
     pub q: Option<SearchText>,
     pub bbox: Option<BBox>,
@@ -264,6 +268,10 @@ impl FilterParams {
                 .timeline
                 .as_deref()
                 .and_then(|t| errors.take("timeline", t.parse())),
+            external_id: self
+                .external_id
+                .as_deref()
+                .and_then(|x| errors.take("external_id", x.parse())),
             statuses: errors.list("status", self.status.as_deref()),
             q: self.q.as_deref().and_then(|q| errors.take("q", q.parse())),
             bbox: self

@@ -27,7 +27,7 @@ use crate::routes::{
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
-        events::list_events, events::create_event, events::get_event, events::patch_event,
+        events::list_events, events::create_event, events::get_event, events::get_event_by_external_id, events::patch_event,
         events::replace_event, events::delete_event, events::restore_event,
         revisions::list_revisions, revisions::get_revision, redactions::redact_event,
         timelines::list_timelines, timelines::create_timeline, timelines::get_timeline,

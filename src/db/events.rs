@@ -269,7 +269,8 @@ fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
     q.sql(
         " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_until, r.event_type, r.country_code, \
          r.status, r.tags, r.actor_keys, r.timeline_slugs, r.lat, r.lon, r.search, r.search_config, \
-         r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties \
+         r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties, \
+         r.snapshot ->> 'external_id' AS external_id \
          FROM event_revisions r WHERE NOT r.deleted AND r.known_at <= ",
     )
     .bind::<Timestamptz, _>(as_of)
@@ -541,6 +542,10 @@ fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
         )
         .bind::<Text, _>(timeline.to_string())
         .sql(")");
+    }
+    if let Some(external_id) = &filter.external_id {
+        q.sql(" AND e.external_id = ")
+            .bind::<Text, _>(external_id.to_string());
     }
     if !filter.statuses.is_empty() {
         let statuses: Vec<String> = filter

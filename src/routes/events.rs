@@ -14,6 +14,7 @@ use crate::filter::{FilterParams, PageParams, parse_instant};
 use crate::formats::FormatParams;
 use crate::json::parse_body;
 use crate::models::event::{Event, EventInput};
+use crate::models::values::ExternalId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -113,6 +114,43 @@ pub async fn get_event(
     };
     let (version, event) = event.ok_or_else(|| db::events::not_found(id))?;
     Ok(stored_event_response(HttpResponse::Ok(), version, event))
+}
+
+/// Get the live event with this `external_id`.
+///
+/// For an id from another system, such as ACLED's `event_id_cnty`
+/// (`KAZ9002`): the same answer as `GET /v1/events/{id}`, with
+/// `Content-Location` naming that URL. `GET /v1/events?external_id=` filters
+/// lists (and `as_of` reads) the same way.
+#[utoipa::path(get, path = "/v1/events/by-external-id/{external_id}", tag = "events",
+    params(("external_id" = String, Path, description = "The event's `external_id` (1 to 200 characters, percent-encoded)", example = "KAZ9002")),
+    responses(
+        (status = 200, description = "The event", body = Event, headers(
+            ("ETag" = String, description = "The version, e.g. `\"3\"`"),
+            ("Content-Location" = String, description = "`/v1/events/{id}`: the event's own URL"),
+        )),
+        (status = 304, description = "`If-None-Match` names the current version"),
+        (status = 400, description = "The external id is empty or longer than 200 characters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No live event has this external id", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_event_by_external_id(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let external_id: ExternalId = super::parse_path("external_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let not_found =
+        || ApiError::NotFound(format!("no live event has the external id `{external_id}`"));
+    let (id, _) = db::events::find_by_external_id(&mut conn, &external_id)
+        .await?
+        .ok_or_else(not_found)?;
+    // Deleted (or re-keyed) between the two reads: as if never found.
+    let (version, event) = db::events::find(&mut conn, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((header::CONTENT_LOCATION, format!("/v1/events/{id}")));
+    Ok(stored_event_response(builder, version, event))
 }
 
 /// Change some fields of an event (JSON merge patch, RFC 7396).

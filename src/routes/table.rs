@@ -31,35 +31,36 @@ pub trait RouteTable {
 #[rustfmt::skip]
 pub fn v1(t: &mut impl RouteTable) {
     use Method as M;
-    t.add(M::GET,    "/events",                          READ,  events::list_events);
-    t.add(M::POST,   "/events",                          WRITE, events::create_event);
-    t.add(M::GET,    "/events/{id}",                     READ,  events::get_event);
-    t.add(M::PATCH,  "/events/{id}",                     WRITE, events::patch_event);
-    t.add(M::PUT,    "/events/{id}",                     WRITE, events::replace_event);
-    t.add(M::DELETE, "/events/{id}",                     WRITE, events::delete_event);
-    t.add(M::POST,   "/events/{id}/restore",             WRITE, events::restore_event);
-    t.add(M::GET,    "/events/{id}/revisions",           READ,  revisions::list_revisions);
-    t.add(M::GET,    "/events/{id}/revisions/{version}", READ,  revisions::get_revision);
-    t.add(M::POST,   "/events/{id}/redaction",           ADMIN, redactions::redact_event);
-    t.add(M::GET,    "/timelines",                       READ,  timelines::list_timelines);
-    t.add(M::POST,   "/timelines",                       WRITE, timelines::create_timeline);
-    t.add(M::GET,    "/timelines/{slug}",                READ,  timelines::get_timeline);
-    t.add(M::PATCH,  "/timelines/{slug}",                WRITE, timelines::patch_timeline);
-    t.add(M::DELETE, "/timelines/{slug}",                ADMIN, timelines::delete_timeline);
-    t.add(M::GET,    "/timelines/{slug}/events",         READ,  timelines::list_timeline_events);
-    t.add(M::PUT,    "/timelines/{slug}/events/{id}",    WRITE, timelines::add_timeline_event);
-    t.add(M::DELETE, "/timelines/{slug}/events/{id}",    WRITE, timelines::remove_timeline_event);
-    t.add(M::GET,    "/event-types",                     READ,  event_types::list_event_types);
-    t.add(M::POST,   "/event-types",                     ADMIN, event_types::create_event_type);
-    t.add(M::GET,    "/actors",                          READ,  actors::list_actors);
+    t.add(M::GET,    "/events",                              READ,  events::list_events);
+    t.add(M::POST,   "/events",                              WRITE, events::create_event);
+    t.add(M::GET,    "/events/{id}",                         READ,  events::get_event);
+    t.add(M::GET,    "/events/by-external-id/{external_id}", READ,  events::get_event_by_external_id);
+    t.add(M::PATCH,  "/events/{id}",                         WRITE, events::patch_event);
+    t.add(M::PUT,    "/events/{id}",                         WRITE, events::replace_event);
+    t.add(M::DELETE, "/events/{id}",                         WRITE, events::delete_event);
+    t.add(M::POST,   "/events/{id}/restore",                 WRITE, events::restore_event);
+    t.add(M::GET,    "/events/{id}/revisions",               READ,  revisions::list_revisions);
+    t.add(M::GET,    "/events/{id}/revisions/{version}",     READ,  revisions::get_revision);
+    t.add(M::POST,   "/events/{id}/redaction",               ADMIN, redactions::redact_event);
+    t.add(M::GET,    "/timelines",                           READ,  timelines::list_timelines);
+    t.add(M::POST,   "/timelines",                           WRITE, timelines::create_timeline);
+    t.add(M::GET,    "/timelines/{slug}",                    READ,  timelines::get_timeline);
+    t.add(M::PATCH,  "/timelines/{slug}",                    WRITE, timelines::patch_timeline);
+    t.add(M::DELETE, "/timelines/{slug}",                    ADMIN, timelines::delete_timeline);
+    t.add(M::GET,    "/timelines/{slug}/events",             READ,  timelines::list_timeline_events);
+    t.add(M::PUT,    "/timelines/{slug}/events/{id}",        WRITE, timelines::add_timeline_event);
+    t.add(M::DELETE, "/timelines/{slug}/events/{id}",        WRITE, timelines::remove_timeline_event);
+    t.add(M::GET,    "/event-types",                         READ,  event_types::list_event_types);
+    t.add(M::POST,   "/event-types",                         ADMIN, event_types::create_event_type);
+    t.add(M::GET,    "/actors",                              READ,  actors::list_actors);
     // Streamed: its body limit is `max_import_bytes`, not the PayloadConfig's.
-    t.add(M::POST,   "/import",                          WRITE, import::import_events);
-    t.add(M::GET,    "/tokens",                          ADMIN, tokens::list_tokens);
-    t.add(M::POST,   "/tokens",                          ADMIN, tokens::create_token);
-    t.add(M::GET,    "/tokens/{id}",                     ADMIN, tokens::get_token);
-    t.add(M::DELETE, "/tokens/{id}",                     ADMIN, tokens::revoke_token);
-    t.add(M::GET,    "/stats/histogram",                 READ,  stats::histogram);
-    t.add(M::GET,    "/stats/casualties",                READ,  stats::casualties);
+    t.add(M::POST,   "/import",                              WRITE, import::import_events);
+    t.add(M::GET,    "/tokens",                              ADMIN, tokens::list_tokens);
+    t.add(M::POST,   "/tokens",                              ADMIN, tokens::create_token);
+    t.add(M::GET,    "/tokens/{id}",                         ADMIN, tokens::get_token);
+    t.add(M::DELETE, "/tokens/{id}",                         ADMIN, tokens::revoke_token);
+    t.add(M::GET,    "/stats/histogram",                     READ,  stats::histogram);
+    t.add(M::GET,    "/stats/casualties",                    READ,  stats::casualties);
 }
 
 /// The table as data, for the spec and for tests.

@@ -101,6 +101,7 @@ fn concrete(path: &str, fixture: &Fixture) -> String {
     path.replace("{id}", id)
         .replace("{slug}", "kazakhstan-2022")
         .replace("{version}", "1")
+        .replace("{external_id}", "KAZ9002")
 }
 
 /// Every operation of the route table that needs `access`, at a concrete path.

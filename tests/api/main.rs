@@ -9,6 +9,7 @@ mod demo;
 mod event_reads;
 mod event_writes;
 mod exports;
+mod external_ids;
 mod filter_vocabulary;
 mod helpers;
 mod history;
