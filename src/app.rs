@@ -33,6 +33,8 @@ pub struct AppState {
     pub imports: Slots,
     /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
     pub max_import_bytes: u64,
+    /// Largest record of an import (`CHRONIK_MAX_IMPORT_RECORD_BYTES`).
+    pub import_limits: crate::import::Limits,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
     pub require_if_match: bool,
 }
@@ -77,6 +79,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             "CHRONIK_MAX_IMPORTS",
         )?,
         max_import_bytes: config.max_import_bytes,
+        import_limits: config.import_limits(),
         require_if_match: config.require_if_match,
     };
     // actix calls the factory once per worker (again for a worker it
