@@ -103,6 +103,8 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             ..base.clone()
         });
         App::new()
+            // Innermost of these: its 400 is logged and gets CORS headers like any answer.
+            .wrap(from_fn(crate::control_chars::reject_in_url))
             .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(as_problem))
             .wrap(TracingLogger::default())

@@ -571,7 +571,10 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink, limit: usize) -> 
                 Record {
                     line: row.position().map_or(0, csv::Position::line) + crlf,
                     bytes,
-                    parsed: columns.parse(&row),
+                    parsed: match nul_columns(&header, &row) {
+                        errors if errors.is_empty() => columns.parse(&row),
+                        errors => Err(errors),
+                    },
                 }
             }
             Err(_) if bounds.tripped.get() => return Err(too_large(next_line, limit)),
@@ -658,6 +661,21 @@ impl<R: Read> Read for Limited<R> {
         self.read += n as u64;
         Ok(n)
     }
+}
+
+/// A NUL in a cell, named by its column: Postgres cannot store it, and JSON
+/// records are checked for it too (`json::from_value`).
+fn nul_columns(header: &csv::StringRecord, row: &csv::StringRecord) -> Vec<FieldError> {
+    row.iter()
+        .enumerate()
+        .filter(|(_, cell)| cell.contains('\0'))
+        .map(|(i, _)| {
+            FieldError::new(
+                header.get(i).unwrap_or("body"),
+                "must not contain NUL (U+0000): it cannot be stored",
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

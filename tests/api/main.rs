@@ -3,6 +3,7 @@
 mod auth;
 mod bench_sql;
 mod concurrency;
+mod control_chars;
 mod cors;
 mod demo;
 mod event_reads;
