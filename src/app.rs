@@ -33,6 +33,8 @@ pub struct AppState {
     pub imports: Slots,
     /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
     pub max_import_bytes: u64,
+    /// Largest record of an import (`CHRONIK_MAX_IMPORT_RECORD_BYTES`).
+    pub import_limits: crate::import::Limits,
     /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
     pub require_if_match: bool,
     /// The last answer of `/readyz`, shared by all workers.
@@ -71,6 +73,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         exports: Slots::new(&config.database_url, Limits::exports(config))?,
         imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
+        import_limits: config.import_limits(),
         require_if_match: config.require_if_match,
         readiness: Arc::default(),
         vocabulary: Arc::default(),
@@ -102,6 +105,8 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             ..base.clone()
         });
         App::new()
+            // Innermost of these: its 400 is logged and gets CORS headers like any answer.
+            .wrap(from_fn(crate::control_chars::reject_in_url))
             .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(as_problem))
             .wrap(TracingLogger::<RequestSpan>::new())

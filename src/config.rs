@@ -113,6 +113,12 @@ pub struct Config {
     #[arg(long, env = "CHRONIK_MAX_IMPORT_BYTES", default_value_t = 8 << 30, global = true)]
     pub max_import_bytes: u64,
 
+    /// Largest record of an import (an NDJSON line, a JSON array element or bundle
+    /// timeline, a CSV row), in bytes; a larger one stops the import before it is held whole.
+    #[arg(long, env = "CHRONIK_MAX_IMPORT_RECORD_BYTES",
+          default_value_t = crate::import::read::DEFAULT_RECORD_BYTES, global = true)]
+    pub max_import_record_bytes: usize,
+
     /// Whether reads (GET) need no token; `false` makes them need a `read` token.
     #[arg(long, env = "CHRONIK_PUBLIC_READS", default_value_t = true, action = ArgAction::Set,
           value_parser = BoolishValueParser::new(), global = true)]
@@ -195,6 +201,13 @@ impl Config {
         ProxyTrust {
             proxies: self.trusted_proxies.0.clone(),
             header: self.client_ip_header,
+        }
+    }
+
+    /// The limits of one import (`POST /v1/import` and `chronik import`).
+    pub fn import_limits(&self) -> crate::import::Limits {
+        crate::import::Limits {
+            record_bytes: self.max_import_record_bytes.max(1),
         }
     }
 
@@ -328,6 +341,7 @@ impl Config {
             log_format: LogFormat::Text,
             max_body_bytes: 1 << 20,
             max_import_bytes: 8 << 30,
+            max_import_record_bytes: crate::import::read::DEFAULT_RECORD_BYTES,
             public_reads: true,
             require_if_match: false,
             cors_origins: None,

@@ -334,9 +334,14 @@ impl From<diesel::result::Error> for ApiError {
                     _ => "the resource already exists".into(),
                 })
             }
-            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-                Self::invalid(info.constraint_name().unwrap_or("body"), info.message())
-            }
+            Error::DatabaseError(
+                kind @ (DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::RestrictViolation
+                | DatabaseErrorKind::ExclusionViolation),
+                info,
+            ) => Self::broken_rule(*kind, info.as_ref()),
             // Postgres rolled this transaction back to let a concurrent one
             // through: a lock cycle between two writers (imports take the
             // catalogue rows of new actors and sources batch by batch, in no
@@ -382,6 +387,42 @@ impl From<diesel::result::Error> for ApiError {
 const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
 
 impl ApiError {
+    /// A rule of the schema refused a write. Input checks come first, so this
+    /// means a check missed a case, or a concurrent write removed what this
+    /// one refers to. The client is told in Chronik's words: Postgres's name
+    /// tables and constraints, which are no part of the API. The log keeps them.
+    fn broken_rule(
+        kind: diesel::result::DatabaseErrorKind,
+        info: &(dyn diesel::result::DatabaseErrorInformation + Send + Sync),
+    ) -> Self {
+        use diesel::result::DatabaseErrorKind;
+        tracing::warn!(
+            error = info.message(),
+            constraint = info.constraint_name(),
+            table = info.table_name(),
+            "the database refused a write that passed the input checks"
+        );
+        match kind {
+            DatabaseErrorKind::NotNullViolation => {
+                Self::invalid("body", "a required value is missing")
+            }
+            DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::RestrictViolation => {
+                Self::Conflict(
+                    "this write refers to something that does not exist (any more), or removes \
+                     something still referred to; it may have changed meanwhile: reload and retry"
+                        .into(),
+                )
+            }
+            DatabaseErrorKind::ExclusionViolation => {
+                Self::Conflict("this write conflicts with stored data".into())
+            }
+            _ => Self::invalid(
+                "body",
+                "a value is outside what the store accepts; see the API reference for each field's limits",
+            ),
+        }
+    }
+
     fn collided(reason: &str) -> Self {
         tracing::warn!(error = reason, "a write collided with a concurrent one");
         Self::Busy(
@@ -435,6 +476,65 @@ mod tests {
         ));
         assert!(matches!(broken, ApiError::Unavailable), "{broken:?}");
         assert_eq!(broken.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    /// What Postgres reports about a broken constraint.
+    struct Refusal;
+
+    impl diesel::result::DatabaseErrorInformation for Refusal {
+        fn message(&self) -> &str {
+            "new row for relation \"events\" violates check constraint \"events_secret_check\""
+        }
+        fn details(&self) -> Option<&str> {
+            Some("Failing row contains (0194…, secret, …).")
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some("events")
+        }
+        fn column_name(&self) -> Option<&str> {
+            Some("secret_column")
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("events_secret_check")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn broken_constraints_are_told_in_our_words_not_postgres() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for (kind, status) in [
+            (
+                DatabaseErrorKind::CheckViolation,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                DatabaseErrorKind::NotNullViolation,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (DatabaseErrorKind::ForeignKeyViolation, StatusCode::CONFLICT),
+            (DatabaseErrorKind::RestrictViolation, StatusCode::CONFLICT),
+            (DatabaseErrorKind::ExclusionViolation, StatusCode::CONFLICT),
+        ] {
+            let error = ApiError::from(Error::DatabaseError(kind, Box::new(Refusal)));
+            assert_eq!(error.status_code(), status, "{kind:?}");
+            let body = serde_json::to_string(&error.to_problem()).unwrap();
+            for leak in [
+                "events",
+                "secret",
+                "relation",
+                "constraint",
+                "violates",
+                "row",
+            ] {
+                assert!(!body.contains(leak), "{kind:?} leaks `{leak}`: {body}");
+            }
+        }
     }
 
     #[test]

@@ -19,7 +19,14 @@ pub fn parse_body<T: DeserializeOwned>(
 }
 
 /// Converts already-parsed JSON into `T`; a mismatch is a 422 naming the JSON path.
+/// So is a NUL in any string: Postgres cannot store it (see [`crate::control_chars`]).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(field) = crate::control_chars::nul_path(&value) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain NUL (U+0000): it cannot be stored",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };

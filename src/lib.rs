@@ -6,6 +6,7 @@ pub mod bench_sql;
 pub mod bulk;
 pub mod conditional;
 pub mod config;
+pub mod control_chars;
 pub mod cors;
 pub mod db;
 pub mod error;

@@ -119,6 +119,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
                 demo_file(),
                 import::Mode::Upsert,
                 Default::default(),
+                config.import_limits(),
             )
             .await
             .map_err(report)?;
@@ -146,7 +147,8 @@ async fn import_file(
 ) -> anyhow::Result<()> {
     let pool = app::prepare_database(config).await?;
     let mut conn = pool.get().await?;
-    let summary = import::import(&mut conn, format, reader, mode, Default::default())
+    let limits = config.import_limits();
+    let summary = import::import(&mut conn, format, reader, mode, Default::default(), limits)
         .await
         .map_err(report)?;
     println!(

@@ -17,7 +17,9 @@ use crate::routes::{
         title = "Chronik",
         description = "An event store for dated news events: what happened, when (with honest precision), where, \
                        who, how many (as ranges) and according to whom, served as queryable timelines.\n\n\
-                       Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`.\n\n\
+                       Every error is `application/problem+json` (RFC 9457); validation errors list each bad field in `errors`. \
+                       A control character (U+0000 to U+001F, U+007F) in a query parameter or path segment is a `400` \
+                       naming it; a NUL in any string of a JSON body (or import record) is a `422` naming its field.\n\n\
                        **Access.** Writes need a bearer token (`Authorization: Bearer <token>`) with scope `write` \
                        (event types, deleting timelines, tokens and redacting history: `admin`); reads are public unless the server runs \
                        with `CHRONIK_PUBLIC_READS=false`. Each operation's `security` says which scope it needs. \
@@ -52,7 +54,7 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs)
+    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs)
 )]
 pub struct ApiDoc;
 
@@ -138,6 +140,38 @@ impl Modify for ExportLimitDocs {
                      `Retry-After: 1`)",
                     response.description
                 );
+            }
+        }
+    }
+}
+
+/// The `400` every operation can answer: a control character in its URL
+/// ([`crate::control_chars`]). Operations with a `400` of their own keep its
+/// description; the API's description states the rule for all.
+struct UrlControlDocs;
+
+impl Modify for UrlControlDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("400".into())
+                    .or_insert_with(|| {
+                        problem(
+                            "A query parameter or path segment holds a control character \
+                             (U+0000 to U+001F, U+007F); `errors` names it",
+                        )
+                        .into()
+                    });
             }
         }
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::db::{self, DbPool, tokens::TokenSpec};
 use crate::models::token::{CreatedToken, Scope, Token, TokenId, expires_after, parse_lifetime};
@@ -138,27 +138,48 @@ pub async fn ensure_initial_admin(pool: &DbPool, file: &Path) -> anyhow::Result<
     Ok(Some(created.token.id))
 }
 
-fn write_secret(path: &PathBuf, created: &CreatedToken) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).with_context(|| {
-        format!(
-            "writing the initial admin token to {} (set CHRONIK_INITIAL_TOKEN_FILE)",
+/// Writes the secret to a file that did not exist before, readable by its
+/// owner only. An existing file is never replaced: it may be a symlink an
+/// attacker planted to make the server truncate or leak another file, or an
+/// earlier start's token file someone still needs. `create_new` refuses
+/// every existing path, a symlink too (even a dangling one); `O_NOFOLLOW`
+/// says the same to the kernel once more.
+fn write_secret(path: &Path, created: &CreatedToken) -> anyhow::Result<()> {
+    let mut file = new_private_file(path).map_err(|err| {
+        let reason = if err.kind() == std::io::ErrorKind::AlreadyExists {
+            "it exists already and is never overwritten (nor followed, if it is a symlink); \
+             move it away or delete it"
+                .to_owned()
+        } else {
+            err.to_string()
+        };
+        anyhow::anyhow!(
+            "cannot write the initial admin token to {}: {reason} \
+             (or set CHRONIK_INITIAL_TOKEN_FILE to a path that does not exist yet); \
+             no token was created",
             path.display()
         )
     })?;
-    // An existing file keeps its mode on open; make sure it is private too.
+    let written = writeln!(file, "{}", created.secret).and_then(|()| file.sync_all());
+    if let Err(err) = written {
+        // The token is not created (the transaction rolls back), so the file
+        // this call made holds nothing anyone needs; leave no stub behind.
+        let _ = std::fs::remove_file(path);
+        return Err(anyhow::anyhow!(
+            "writing the initial admin token to {}: {err}; no token was created",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+fn new_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    writeln!(file, "{}", created.secret)?;
-    file.sync_all()?;
-    Ok(())
+    options.open(path)
 }

@@ -22,12 +22,19 @@ use crate::models::event::{Event, EventInput};
 use crate::models::revision::ChangeKind;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
+pub use read::Limits;
 use read::{Item, Parsed, Record};
 
 /// Events written per statement.
 pub const BATCH: usize = 2000;
+/// Input bytes of the events written per statement: a batch of large
+/// records is written sooner, so that an import's memory stays bounded.
+pub const BATCH_BYTES: usize = 16 << 20;
 /// Errors listed in a failed import's problem; `total_errors` counts all.
 pub const MAX_LISTED: usize = 100;
+/// Longest listed error message, in characters: messages may quote the
+/// input, and a hundred of them must not add up to a hundred records.
+const MAX_MESSAGE_CHARS: usize = 500;
 
 /// What the input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -99,8 +106,9 @@ pub async fn import(
     reader: impl std::io::Read + Send + 'static,
     mode: Mode,
     meta: ChangeMeta,
+    limits: Limits,
 ) -> Result<Summary, ApiError> {
-    let mut items = read::spawn(format, reader);
+    let mut items = read::spawn(format, reader, limits);
     conn.transaction::<_, ApiError, _>(async |conn| {
         db::import::without_jit(conn).await?;
         let mut loader = Loader::start(conn, mode, meta).await?;
@@ -125,9 +133,21 @@ impl Errors {
         self.records += 1;
         self.total += errors.len();
         let room = MAX_LISTED.saturating_sub(self.listed.len());
-        self.listed
-            .extend(errors.into_iter().take(room).map(|e| e.at_line(line)));
+        self.listed.extend(
+            errors
+                .into_iter()
+                .take(room)
+                .map(|e| shortened(e).at_line(line)),
+        );
     }
+}
+
+fn shortened(mut error: FieldError) -> FieldError {
+    if let Some((cut, _)) = error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        error.message.truncate(cut);
+        error.message.push('…');
+    }
+    error
 }
 
 /// Validates records and writes them in batches, inside the import's transaction.
@@ -139,6 +159,8 @@ struct Loader {
     types: HashSet<String>,
     timelines: HashSet<String>,
     pending: Vec<(u64, Parsed)>,
+    /// Input bytes of `pending`.
+    pending_bytes: usize,
     /// External ids in `pending`: a batch holds each at most once, so that
     /// a record naming an earlier one is written after it.
     pending_ids: HashSet<String>,
@@ -168,6 +190,7 @@ impl Loader {
             types,
             timelines,
             pending: Vec::with_capacity(BATCH),
+            pending_bytes: 0,
             pending_ids: HashSet::new(),
             errors: Errors::default(),
             summary: Summary::default(),
@@ -237,7 +260,8 @@ impl Loader {
             self.pending_ids.insert(external_id.to_string());
         }
         self.pending.push((record.line, parsed));
-        if self.pending.len() >= BATCH {
+        self.pending_bytes += record.bytes;
+        if self.pending.len() >= BATCH || self.pending_bytes >= BATCH_BYTES {
             self.flush(conn).await?;
         }
         Ok(())
@@ -275,6 +299,7 @@ impl Loader {
     async fn flush(&mut self, conn: &mut AsyncPgConnection) -> Result<(), ApiError> {
         let batch = std::mem::take(&mut self.pending);
         self.pending_ids.clear();
+        self.pending_bytes = 0;
         if batch.is_empty() {
             return Ok(());
         }

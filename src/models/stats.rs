@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use utoipa::ToSchema;
 
 use super::event::{CasualtyKind, CasualtyStatus};
@@ -129,6 +129,11 @@ pub struct BucketCount {
 impl Histogram {
     /// Fills the range `first..=last` (bucket starts; by default the buckets
     /// that have events) with the counts found.
+    ///
+    /// The counts are summed per bucket in one pass and each bucket then
+    /// takes its own sums, so the work grows with buckets plus rows, not with
+    /// their product (up to [`MAX_BUCKETS`] buckets times every row, on the
+    /// worker thread). Rows may come in any order.
     pub fn build(
         bucket: Bucket,
         tz: chrono_tz::Tz,
@@ -147,30 +152,14 @@ impl Histogram {
             .chain(counts.iter().map(|c| c.bucket))
             .map(|d| bucket.start(d))
             .max();
-        let mut starts = Vec::new();
-        let mut day = first;
-        while let (Some(current), Some(last)) = (day, last) {
-            if current > last {
-                break;
-            }
-            if starts.len() == MAX_BUCKETS {
-                return Err(ApiError::field(
-                    "bucket",
-                    format!(
-                        "the range has more than {MAX_BUCKETS} {}s; choose a larger bucket or narrow `from`/`to`",
-                        bucket.as_str()
-                    ),
-                ));
-            }
-            starts.push(current);
-            day = bucket.next(current);
-        }
+        let starts = bucket_starts(bucket, first, last)?;
+        let mut sums = sums_per_bucket(bucket, counts);
         let mut buckets = Vec::with_capacity(starts.len());
         for start in starts {
             let mut by_type: BTreeMap<String, i64> =
                 types.iter().map(|t| ((*t).to_owned(), 0)).collect();
-            for c in counts.iter().filter(|c| bucket.start(c.bucket) == start) {
-                *by_type.entry(c.event_type.clone()).or_default() += c.count;
+            for (event_type, count) in sums.remove(&start).unwrap_or_default() {
+                *by_type.entry(event_type.to_owned()).or_default() += count;
             }
             let end = bucket.next(start).unwrap_or(start);
             buckets.push(HistogramBucket {
@@ -188,6 +177,44 @@ impl Histogram {
             buckets,
         })
     }
+}
+
+/// The first day of every bucket from `first` to `last`, at most [`MAX_BUCKETS`].
+fn bucket_starts(
+    bucket: Bucket,
+    first: Option<NaiveDate>,
+    last: Option<NaiveDate>,
+) -> Result<Vec<NaiveDate>, ApiError> {
+    let mut starts = Vec::new();
+    let mut day = first;
+    while let (Some(current), Some(last)) = (day, last) {
+        if current > last {
+            break;
+        }
+        if starts.len() == MAX_BUCKETS {
+            return Err(ApiError::field(
+                "bucket",
+                format!(
+                    "the range has more than {MAX_BUCKETS} {}s; choose a larger bucket or narrow `from`/`to`",
+                    bucket.as_str()
+                ),
+            ));
+        }
+        starts.push(current);
+        day = bucket.next(current);
+    }
+    Ok(starts)
+}
+
+/// The rows grouped by their bucket's first day, in one pass.
+fn sums_per_bucket(bucket: Bucket, counts: &[BucketCount]) -> HashMap<NaiveDate, Vec<(&str, i64)>> {
+    let mut sums: HashMap<NaiveDate, Vec<(&str, i64)>> = HashMap::new();
+    for c in counts {
+        sums.entry(bucket.start(c.bucket))
+            .or_default()
+            .push((c.event_type.as_str(), c.count));
+    }
+    sums
 }
 
 fn local_midnight(date: NaiveDate, tz: chrono_tz::Tz) -> Result<DateTime<FixedOffset>, ApiError> {
@@ -307,6 +334,53 @@ mod tests {
         assert_eq!(h.buckets[1].count, 0);
         assert_eq!(h.buckets[1].by_type["riot"], 0);
         assert_eq!(h.buckets[0].by_type["riot"], 2);
+    }
+
+    #[test]
+    fn unordered_rows_fill_their_buckets_with_gaps_and_both_ends() {
+        // Week buckets: rows on any day of a week add up in that week; the
+        // range given is wider than the rows, so the ends are empty buckets.
+        let counts = [
+            count("2022-01-19", "riot", 4),
+            count("2022-01-03", "protest", 1),
+            count("2022-01-21", "protest", 2),
+            count("2022-01-05", "protest", 3),
+            count("2022-01-04", "riot", 5),
+            count("2022-01-17", "riot", 6),
+        ];
+        let h = Histogram::build(
+            Bucket::Week,
+            chrono_tz::UTC,
+            Some(date("2021-12-29")),
+            Some(date("2022-01-25")),
+            &counts,
+        )
+        .unwrap();
+        let labels: Vec<_> = h.buckets.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["2021-W52", "2022-W01", "2022-W02", "2022-W03", "2022-W04"]
+        );
+        let by = |t: &str| -> Vec<i64> { h.buckets.iter().map(|b| b.by_type[t]).collect() };
+        assert_eq!(by("protest"), [0, 4, 0, 2, 0]);
+        assert_eq!(by("riot"), [0, 5, 0, 10, 0]);
+        let totals: Vec<i64> = h.buckets.iter().map(|b| b.count).collect();
+        assert_eq!(totals, [0, 9, 0, 12, 0]);
+        assert_eq!(totals.iter().sum::<i64>(), 21, "every row counted once");
+    }
+
+    #[test]
+    fn rows_at_the_first_and_last_bucket_of_their_own_range_are_kept() {
+        let counts = [
+            count("2022-03-01", "protest", 2),
+            count("2022-01-31", "riot", 1),
+        ];
+        let h = Histogram::build(Bucket::Month, chrono_tz::UTC, None, None, &counts).unwrap();
+        let labels: Vec<_> = h.buckets.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["2022-01", "2022-02", "2022-03"]);
+        let totals: Vec<i64> = h.buckets.iter().map(|b| b.count).collect();
+        assert_eq!(totals, [1, 0, 2]);
+        assert_eq!(h.buckets[2].by_type["riot"], 0);
     }
 
     #[test]

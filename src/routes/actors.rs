@@ -48,6 +48,8 @@ pub async fn list_actors(
                 .decode(c)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
+                // Names cannot hold NUL (Postgres cannot store it), so no cursor of ours does.
+                .filter(|key| !key.contains('\0'))
                 .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
         })
         .transpose()?;

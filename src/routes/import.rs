@@ -39,7 +39,10 @@ const CSV: &str = "text/csv";
 /// all in one transaction: if any record is invalid, nothing is written and
 /// the `422` lists the first 100 errors, each with its `line` and `field`,
 /// and counts them all (`total_errors`, `invalid_records`). A broken upload
-/// writes nothing either. Formats, by `Content-Type`: `application/x-ndjson`
+/// writes nothing either. A record (an NDJSON line, an element of a JSON
+/// array or of a bundle's `timelines`, a CSV row) may be at most
+/// `CHRONIK_MAX_IMPORT_RECORD_BYTES` (default 1 MiB) long: a longer one stops
+/// the import with a `422` naming its line. Formats, by `Content-Type`: `application/x-ndjson`
 /// (one event per line), `application/json` (an array of events, or a bundle
 /// `{"timelines": [...], "events": [...]}` whose timelines are created first),
 /// `text/csv` (the columns of the CSV export, so an export re-imports as it
@@ -53,7 +56,8 @@ const CSV: &str = "text/csv";
 #[utoipa::path(post, path = "/v1/import", tag = "import",
     params(ImportParams),
     request_body(description = "Events in one of four formats (see above); the body may be far larger than \
-        other requests' (`CHRONIK_MAX_IMPORT_BYTES`, default 8 GiB)",
+        other requests' (`CHRONIK_MAX_IMPORT_BYTES`, default 8 GiB), each record at most \
+        `CHRONIK_MAX_IMPORT_RECORD_BYTES` (default 1 MiB)",
         content(
             (String = "application/x-ndjson", example = json!("{\"external_id\": \"kz-1\", \"known_at\": \"2022-01-02T18:00:00+05:00\", \"title\": \"Protest in Zhanaozen\", \"type\": \"protest\", \"occurred_start\": \"2022-01-02T00:00:00+05:00\"}\n{\"external_id\": \"kz-2\", \"title\": \"State of emergency declared\", \"type\": \"state_of_emergency\", \"occurred_start\": \"2022-01-05T00:00:00+06:00\"}\n")),
             (Vec<crate::models::event::EventInput> = "application/json"),
@@ -65,7 +69,8 @@ const CSV: &str = "text/csv";
         (status = 409, description = "A concurrent write took an `external_id` the import was about to use, or deleted an event it was replacing", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `CHRONIK_MAX_IMPORT_BYTES`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is none of the import formats, or `format=acled` without `text/csv`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Records are invalid; nothing was written. `errors` lists the first 100 with `line` and `field`",
+        (status = 422, description = "Records are invalid, or one is larger than `CHRONIK_MAX_IMPORT_RECORD_BYTES` \
+            (then reading stopped there); nothing was written. `errors` lists the first 100 with `line` and `field`",
             body = Problem, content_type = "application/problem+json",
             example = json!({
                 "type": "urn:chronik:problem:import-invalid",
@@ -103,7 +108,14 @@ pub async fn import_events(
     .change_meta(&caller)?;
     let (forwarded, imported) = futures_util::join!(
         import::body::forward(payload, tx, state.max_import_bytes),
-        import::import(&mut slot.conn, format, reader, mode, meta),
+        import::import(
+            &mut slot.conn,
+            format,
+            reader,
+            mode,
+            meta,
+            state.import_limits
+        ),
     );
     // A broken or oversized upload is the cause of whatever the reader made of it.
     forwarded?;

@@ -56,6 +56,7 @@ async fn import_is_all_or_nothing() {
         std::io::Cursor::new(text),
         Mode::Create,
         Default::default(),
+        Default::default(),
     )
     .await
     .unwrap_err();

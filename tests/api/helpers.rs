@@ -547,6 +547,7 @@ pub async fn load_demo(conn: &mut AsyncPgConnection) -> chronik::import::Summary
         demo,
         chronik::import::Mode::Upsert,
         Default::default(),
+        Default::default(),
     )
     .await
     .expect("loading the demo")

@@ -120,3 +120,85 @@ async fn running_imports_leave_the_pool_to_requests() {
     assert_eq!(finish(second).await, 200);
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 3);
 }
+
+/// A record with a summary of `size` bytes.
+fn sized(title: &str, size: usize) -> serde_json::Value {
+    crate::helpers::with(
+        event(title, "2022-01-05T00:00:00Z"),
+        serde_json::json!({"summary": "s".repeat(size)}),
+    )
+}
+
+/// Posts an import with a write token.
+async fn import_as(app: &TestApp, content_type: &str, body: String) -> Reply {
+    let writer = app.client_with(&app.secret(Scope::Write).await);
+    app.send(
+        writer
+            .post(app.url("/v1/import"))
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_record_over_the_record_limit_fails_the_import_naming_its_line() {
+    let app = spawn_app_with(|config| config.max_import_record_bytes = 4096).await;
+    let (small, large) = (sized("Small", 100), sized("Large", 10_000));
+    let csv_row =
+        |summary: usize| format!("t,protest,2022-01-05T00:00:00Z,{}\r\n", "s".repeat(summary));
+    let bodies = [
+        (
+            "application/x-ndjson",
+            format!("{small}\n{small}\n{large}\n{small}\n"),
+            3,
+        ),
+        (
+            "application/json",
+            format!("[\n{small},\n{small},\n{large}\n]"),
+            4,
+        ),
+        (
+            "application/json",
+            format!(
+                "{{\"timelines\": [\n{{\"slug\": \"kz\", \"title\": \"KZ\", \"description\": \"{}\"}}\n], \"events\": [{small}]}}",
+                "d".repeat(10_000)
+            ),
+            2,
+        ),
+        (
+            "text/csv",
+            format!(
+                "title,type,occurred_start,summary\r\n{}{}",
+                csv_row(10),
+                csv_row(10_000)
+            ),
+            3,
+        ),
+    ];
+    for (content_type, body, line) in bodies {
+        let reply = import_as(&app, content_type, body).await;
+        reply.assert_problem(422, "body");
+        assert_eq!(reply.body["type"], "urn:chronik:problem:import-invalid");
+        let error = &reply.body["errors"][0];
+        assert_eq!(error["line"], line, "{content_type}: {}", reply.text);
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("4096 bytes") && message.contains("CHRONIK_MAX_IMPORT_RECORD_BYTES"),
+            "{content_type}: {message}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM timelines").await, 0);
+}
+
+#[tokio::test]
+async fn records_within_the_record_limit_import_in_any_number() {
+    let app = spawn_app_with(|config| config.max_import_record_bytes = 4096).await;
+    let record = sized("Within", 3000).to_string();
+    assert!(record.len() < 4096);
+    let body = format!("{record}\n").repeat(50);
+    let reply = import_as(&app, "application/x-ndjson", body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["created"], 50);
+}

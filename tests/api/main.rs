@@ -4,6 +4,7 @@ mod access_paths;
 mod auth;
 mod bench_sql;
 mod concurrency;
+mod control_chars;
 mod cors;
 mod demo;
 mod event_reads;

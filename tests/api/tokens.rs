@@ -301,3 +301,47 @@ async fn the_first_start_writes_an_initial_admin_token_and_later_starts_do_not()
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The first start must not write its secret through a path that exists:
+/// a file someone keeps, a symlink planted to truncate or leak another
+/// file, or a dangling symlink that would create one elsewhere.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_initial_token_file_never_overwrites_nor_follows_an_existing_path() {
+    let app = spawn_app().await;
+    app.execute("UPDATE api_tokens SET revoked_at = now()")
+        .await;
+    let dir = std::env::temp_dir().join(format!("chronik-test-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let existing = dir.join("existing");
+    std::fs::write(&existing, "kept\n").unwrap();
+    let target = dir.join("target");
+    std::fs::write(&target, "precious\n").unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let nowhere = dir.join("nowhere");
+    let dangling = dir.join("dangling");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+
+    for file in [&existing, &link, &dangling] {
+        let (ok, _, stderr) = chronik(&app, &["migrate"], Some(file)).await;
+        assert!(!ok, "{} was written: {stderr}", file.display());
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("exists already"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "kept\n");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+    assert!(!nowhere.exists(), "the dangling symlink was followed");
+    // Writing the file failed, so no token was made: none is unknown to all.
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM api_tokens WHERE revoked_at IS NULL")
+            .await,
+        0
+    );
+
+    let fresh = dir.join("fresh");
+    let (ok, _, stderr) = chronik(&app, &["migrate"], Some(&fresh)).await;
+    assert!(ok, "{stderr}");
+    assert!(fresh.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
