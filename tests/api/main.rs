@@ -16,6 +16,7 @@ mod import;
 mod import_limits;
 mod list_filters;
 mod paging;
+mod polling;
 mod rate_limit;
 mod redaction;
 mod search;
