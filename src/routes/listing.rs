@@ -61,6 +61,7 @@ pub enum EventListJson {
 /// (one hour unless configured).
 #[derive(ToResponse)]
 #[response(headers(
+    ("ETag" = String, description = "JSON and paged CSV: a hash of the body. Whole-result formats (NDJSON, GeoJSON, TimelineJS, `stream=all`): a weak tag, `W/\"…\"`, of the request (path, query, negotiated format) and the store's version, which moves in the commit of every write; a matching `If-None-Match` gets `304` before the export runs, without taking an export slot"),
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
     ("Vary" = String, description = "`Accept`: the format may be negotiated"),
     ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch the list (it takes no credentials)"),
