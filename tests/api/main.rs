@@ -3,6 +3,7 @@
 mod access_paths;
 mod auth;
 mod bench_sql;
+mod cli;
 mod concurrency;
 mod cors;
 mod demo;
