@@ -4,6 +4,7 @@ use chronik::tokens::{self, TokenCommand};
 use chronik::{app, import, openapi, telemetry};
 use clap::{Parser, Subcommand};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
@@ -87,19 +88,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Token { command } => {
             let pool = app::prepare_database(&config).await?;
             let mut conn = pool.get().await?;
-            print!("{}", tokens::run(&mut conn, command).await?);
-            Ok(())
+            emit(&tokens::run(&mut conn, command).await?)
         }
         Command::BenchSql { target } => {
             let mut conn = AsyncPgConnection::establish(&config.database_url).await?;
             let statement = chronik::bench_sql::capture(&mut conn, &target).await?;
-            println!("{}", serde_json::to_string(&statement)?);
-            Ok(())
+            emit(&format!("{}\n", serde_json::to_string(&statement)?))
         }
-        Command::Openapi => {
-            print!("{}", openapi::json());
-            Ok(())
-        }
+        Command::Openapi => emit(&openapi::json()),
     }
 }
 
@@ -151,15 +147,25 @@ async fn import_file(
     let summary = import::import(&mut conn, format, reader, mode, Default::default(), limits)
         .await
         .map_err(report)?;
-    println!(
-        "imported {} records: {} created, {} updated, {} unchanged; {} timelines created",
+    emit(&format!(
+        "imported {} records: {} created, {} updated, {} unchanged; {} timelines created\n",
         summary.total,
         summary.created,
         summary.updated,
         summary.unchanged,
         summary.timelines_created
-    );
-    Ok(())
+    ))
+}
+
+/// Writes `text` to stdout. A reader that went away (`chronik openapi | head`)
+/// is no error: Rust ignores SIGPIPE, so `print!` would panic on the closed
+/// pipe, where a command-line tool should end quietly, its output unwanted.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
 }
 
 /// An import's error with every listed record, one per line.

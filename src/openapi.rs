@@ -1,6 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use utoipa::openapi::OpenApi as Spec;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, RefOr, Required, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::openapi::{document_access, integer_header, problem};
@@ -54,7 +57,7 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs)
+    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
 )]
 pub struct ApiDoc;
 
@@ -177,6 +180,66 @@ impl Modify for UrlControlDocs {
     }
 }
 
+/// Conditional reads (`src/conditional.rs`): every `GET` under `/v1` tags
+/// its `200` and answers a matching `If-None-Match` with `304`. What an
+/// operation documents itself (an event's version as its tag, the event
+/// lists' two kinds of tag) is kept.
+struct ConditionalReadDocs;
+
+impl Modify for ConditionalReadDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(operation) = item.get.as_mut().filter(|_| path.starts_with("/v1/")) else {
+                continue;
+            };
+            document_if_none_match(operation);
+            let responses = &mut operation.responses.responses;
+            // A reference (the event lists' `EventList`) documents its own tag.
+            if let Some(RefOr::T(ok)) = responses.get_mut("200") {
+                ok.headers.entry("ETag".into()).or_insert_with(|| {
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some(
+                            "A hash of the body: it changes exactly when the body does",
+                        ))
+                        .build()
+                        .into()
+                });
+            }
+            responses.entry("304".into()).or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description("Not Modified: `If-None-Match` names the current `ETag`; no body")
+                    .build()
+                    .into()
+            });
+        }
+    }
+}
+
+/// The `If-None-Match` request header, unless the operation names it already.
+fn document_if_none_match(operation: &mut Operation) {
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    if parameters
+        .iter()
+        .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-None-Match"))
+    {
+        return;
+    }
+    parameters.push(
+        ParameterBuilder::new()
+            .name("If-None-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "An `ETag` this operation gave before: `304 Not Modified`, without a body, \
+                 while it still is the current one (compared weakly: `W/\"x\"` matches `\"x\"`)",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+            .into(),
+    );
+}
+
 /// The spec as committed in `openapi/openapi.json`.
 pub fn json() -> String {
     let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
@@ -214,5 +277,37 @@ mod tests {
         documented.sort();
         served.sort();
         assert_eq!(documented, served);
+    }
+
+    /// Every read documents its conditional form (issue 17: the exports did not).
+    #[test]
+    fn every_v1_read_documents_its_etag_and_304() {
+        let spec = ApiDoc::openapi();
+        for (path, item) in &spec.paths.paths {
+            let Some(get) = item.get.as_ref().filter(|_| path.starts_with("/v1/")) else {
+                continue;
+            };
+            let responses = &get.responses.responses;
+            assert!(responses.contains_key("304"), "{path}");
+            let tagged = match responses.get("200") {
+                Some(RefOr::T(ok)) => ok.headers.contains_key("ETag"),
+                Some(RefOr::Ref(_)) => true,
+                None => false,
+            };
+            assert!(tagged, "{path}");
+            let asks = get.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if p.name == "If-None-Match" && p.parameter_in == ParameterIn::Header)
+            });
+            assert!(asks, "{path}");
+        }
+        let lists = spec.components.as_ref().map(|c| &c.responses);
+        let list_headers = match lists.and_then(|r| r.get("EventList")) {
+            Some(RefOr::T(list)) => list.headers.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        assert!(
+            list_headers.contains(&"ETag".to_owned()),
+            "{list_headers:?}"
+        );
     }
 }

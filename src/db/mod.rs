@@ -9,6 +9,7 @@ pub mod redactions;
 pub mod revisions;
 pub mod sql;
 pub mod stats;
+pub mod store;
 pub mod timelines;
 pub mod tokens;
 pub mod vocabulary;

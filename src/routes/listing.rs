@@ -3,6 +3,7 @@
 //! paged or streamed whole.
 
 use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use utoipa::{ToResponse, ToSchema};
 use super::event_page_response;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::conditional;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
@@ -21,6 +23,7 @@ use crate::formats::timelinejs::TimelineJsDocument;
 use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timelinejs};
 use crate::models::event::{Event, EventPage, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
+use crate::models::values::TimelineSlug;
 
 /// Query parameters of the event lists, as received.
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +61,7 @@ pub enum EventListJson {
 /// (one hour unless configured).
 #[derive(ToResponse)]
 #[response(headers(
+    ("ETag" = String, description = "JSON and paged CSV: a hash of the body. Whole-result formats (NDJSON, GeoJSON, TimelineJS, `stream=all`): a weak tag, `W/\"…\"`, of the request (path, query, negotiated format) and the store's version, which moves in the commit of every write; a matching `If-None-Match` gets `304` before the export runs, without taking an export slot"),
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
     ("Vary" = String, description = "`Accept`: the format may be negotiated"),
     ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch the list (it takes no credentials)"),
@@ -148,14 +152,29 @@ impl EventQuery {
 
 /// Answers a list request. `timeline` names the timeline a timeline's list is
 /// about (its title opens a TimelineJS document); `file_stem` names CSV downloads.
+///
+/// A whole-result export is tagged with the store's version, read first so
+/// that nothing it shows (the timeline's title included) is older than its
+/// tag, and answers a matching `If-None-Match` with `304` before the export
+/// runs or takes one of the export slots.
 pub async fn respond(
     state: &AppState,
     req: &HttpRequest,
     request: ListRequest,
-    timeline: Option<&Timeline>,
+    timeline: Option<&TimelineSlug>,
     file_stem: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let title = timeline.map(timelinejs::Slide::title);
+    let tag = match request.paging {
+        Paging::Whole(_) => Some(export_tag(state, req, &request).await?),
+        Paging::Page(_) => None,
+    };
+    if let Some(tag) = tag.as_ref().filter(|tag| conditional::is_fresh(req, tag)) {
+        return Ok(unchanged(tag.clone()));
+    }
+    let title = match timeline {
+        Some(slug) => Some(timelinejs::Slide::title(&find_timeline(state, slug).await?)),
+        None => None,
+    };
     let encoder = formats::event_encoder(request.format, request.bom, title);
     let mut builder = HttpResponse::Ok();
     formats::read_headers(&mut builder);
@@ -183,6 +202,9 @@ pub async fn respond(
         }
         (Paging::Whole(sort), Some(encoder)) => {
             content_headers(&mut builder, request.format, file_stem);
+            if let Some(tag) = tag {
+                builder.insert_header((header::ETAG, tag));
+            }
             // Exports are capped per client: the caller the access middleware found.
             let client = Caller::from_request(req, &mut Payload::None).into_inner()?;
             stream::respond(state, &client, request.filter, sort, encoder, builder).await
@@ -191,6 +213,37 @@ pub async fn respond(
             "JSON has no whole-result form"
         ))),
     }
+}
+
+/// The tag of an export: the store's version (one single-row read on a
+/// request connection) and what was asked.
+async fn export_tag(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &ListRequest,
+) -> Result<HeaderValue, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let store = db::store::current(&mut conn).await?;
+    Ok(conditional::export_tag(
+        &store,
+        req,
+        request.format,
+        request.bom,
+    ))
+}
+
+/// `304` with the headers the full response would have had that matter to a cache.
+fn unchanged(tag: HeaderValue) -> HttpResponse {
+    let mut builder = HttpResponse::NotModified();
+    formats::read_headers(&mut builder).insert_header((header::ETAG, tag));
+    builder.finish()
+}
+
+async fn find_timeline(state: &AppState, slug: &TimelineSlug) -> Result<Timeline, ApiError> {
+    let mut conn = state.pool.get().await?;
+    db::timelines::find(&mut conn, slug)
+        .await?
+        .ok_or_else(|| db::timelines::not_found(slug))
 }
 
 /// One page as CSV; as with JSON, `Link: rel="next"` leads to the next page.

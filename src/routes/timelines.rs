@@ -145,13 +145,9 @@ pub async fn list_timeline_events(
     let mut request = query.parse(&req)?;
     state.vocabulary.check(&state.pool, &request.filter).await?;
     request.filter.timeline = Some(slug.clone());
-    let timeline = {
-        let mut conn = state.pool.get().await?;
-        db::timelines::find(&mut conn, &slug)
-            .await?
-            .ok_or_else(|| db::timelines::not_found(&slug))?
-    };
-    listing::respond(&state, &req, request, Some(&timeline), slug.as_str()).await
+    // `respond` looks the timeline up (a 404 if there is none), after reading
+    // an export's tag: its title is part of a TimelineJS document.
+    listing::respond(&state, &req, request, Some(&slug), slug.as_str()).await
 }
 
 /// Add an event to a timeline (idempotent).

@@ -600,3 +600,18 @@ impl TestApp {
         }
     }
 }
+
+/// The URL of a database of this test server that does not exist yet; drop it with [`drop_database`].
+pub fn new_database_url(name: &str) -> String {
+    format!("{}/{name}", server_url())
+}
+
+/// Drops a database a test made outside [`spawn_app`].
+pub async fn drop_database(name: &str) {
+    let mut conn = maintenance().await;
+    execute(
+        &mut conn,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+}

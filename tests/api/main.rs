@@ -3,6 +3,7 @@
 mod access_paths;
 mod auth;
 mod bench_sql;
+mod cli;
 mod concurrency;
 mod control_chars;
 mod cors;
@@ -19,6 +20,7 @@ mod import;
 mod import_limits;
 mod list_filters;
 mod paging;
+mod polling;
 mod rate_limit;
 mod redaction;
 mod search;

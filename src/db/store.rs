@@ -1,0 +1,27 @@
+//! The store's version (migration `store_version`): a counter a trigger
+//! moves in the commit of every change to what reads show. Whole-result
+//! exports derive their `ETag` from it.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::error::ApiError;
+
+/// Where the store stands: equal markers mean nothing a read shows changed.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct StoreVersion {
+    /// Tells this database from any other (or an earlier one of the same name).
+    #[diesel(sql_type = Text)]
+    pub epoch: String,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+}
+
+/// The current version: one primary-key read of a one-row table.
+pub async fn current(conn: &mut AsyncPgConnection) -> Result<StoreVersion, ApiError> {
+    let version = diesel::sql_query("SELECT epoch::text AS epoch, version FROM store_version")
+        .get_result(conn)
+        .await?;
+    Ok(version)
+}
