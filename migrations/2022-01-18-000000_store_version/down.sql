@@ -13,5 +13,6 @@ END;
 $$;
 DROP TABLE store_version_pending;
 DROP TABLE store_version;
+DROP TABLE store_epoch;
 DROP FUNCTION chronik_bump_store_version();
 DROP FUNCTION chronik_note_store_change();

@@ -5,12 +5,20 @@
 --
 -- `epoch` tells one database from another (a recreated store starts its
 -- counter again), so that a tag seen on one never matches on the other.
+--
+-- The counter is kept in 16 shards, each writer bumping the one its backend
+-- picks, so that concurrent writers rarely queue on the same row; the
+-- version is all 16 read together (any commit changes one of them).
 CREATE TABLE store_version (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    epoch uuid NOT NULL DEFAULT gen_random_uuid(),
+    shard smallint PRIMARY KEY CHECK (shard BETWEEN 0 AND 15),
     version bigint NOT NULL DEFAULT 0
 );
-INSERT INTO store_version DEFAULT VALUES;
+INSERT INTO store_version (shard) SELECT generate_series(0, 15);
+CREATE TABLE store_epoch (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    epoch uuid NOT NULL DEFAULT gen_random_uuid()
+);
+INSERT INTO store_epoch DEFAULT VALUES;
 
 -- The counter must move in the same commit as the change (a reader that saw
 -- the new number before the change was visible would tag old data with it,
@@ -18,8 +26,8 @@ INSERT INTO store_version DEFAULT VALUES;
 -- commit. Bumped by each statement, it would make every writer wait for a
 -- running import's whole transaction. So a statement only notes the change
 -- (one row here, once per transaction), and the bump runs as a deferred
--- trigger at commit: writers queue on the row for the moment of their
--- commits only.
+-- trigger at commit: writers queue on a shard's row for the moment of
+-- their commits only, and only when they picked the same shard.
 CREATE TABLE store_version_pending (
     txid xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
@@ -40,7 +48,7 @@ $$;
 CREATE FUNCTION chronik_bump_store_version() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE store_version SET version = version + 1;
+    UPDATE store_version SET version = version + 1 WHERE shard = pg_backend_pid() % 16;
     DELETE FROM store_version_pending WHERE txid = NEW.txid;
     RETURN NULL;
 END;
