@@ -88,6 +88,29 @@ pub struct PageParams {
     /// `all`: with `format=csv`, stream the whole result instead of one page.
     #[param(example = "all")]
     pub stream: Option<String>,
+    /// JSON pages only: add `total`, the number of all matching events. `exact` counts them
+    /// (as costly as reading every match once); `estimated` asks Postgres's planner (as cheap as
+    /// planning the query, but off by as much as its statistics are).
+    #[param(example = "exact")]
+    pub count: Option<String>,
+}
+
+/// How to count the matches of a list (`count=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMode {
+    Exact,
+    Estimated,
+}
+
+impl std::str::FromStr for CountMode {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "exact" => Ok(Self::Exact),
+            "estimated" => Ok(Self::Estimated),
+            other => Err(format!("`{other}` is not `exact` or `estimated`")),
+        }
+    }
 }
 
 /// Which events a request is about.
@@ -525,7 +548,7 @@ mod tests {
         assert!(names.contains(&"type".to_owned()) && names.contains(&"bbox".to_owned()));
         assert_eq!(
             param_names::<PageParams>(),
-            ["sort", "limit", "cursor", "stream"]
+            ["sort", "limit", "cursor", "stream", "count"]
         );
     }
 }

@@ -257,7 +257,7 @@ pub(crate) fn push_select(
 /// current events, or with `as_of` each event's latest revision known by
 /// then, unless that revision deleted it. Both relations name the columns
 /// filters use alike, so one filter reads either.
-fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
+pub(super) fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
     let Some(as_of) = filter.as_of else {
         q.sql(" FROM events e WHERE e.deleted_at IS NULL");
         return;
@@ -478,7 +478,7 @@ pub fn push_matching(q: &mut SqlBuilder, filter: &EventFilter) {
 }
 
 /// Appends the WHERE conditions of `filter` to a query over `events e`.
-fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
+pub(super) fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
     // Interval overlap: [occurred_start, occurred_until] meets [from, to].
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")

@@ -1,6 +1,7 @@
 //! Database access. Each submodule owns all SQL for one resource.
 
 pub mod actors;
+pub mod counts;
 pub mod event_types;
 pub mod events;
 pub mod idempotency;

@@ -389,6 +389,25 @@ pub struct EventPage {
     /// an empty result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<PageMeta>,
+    /// Only with `count=`: how many events match in all, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Total>,
+}
+
+/// The number of all matching events (`count=exact` or `count=estimated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"value": 1234, "estimated": false}))]
+pub struct Total {
+    pub value: i64,
+    /// `true` for `count=estimated`: the planner's guess, which may be far off.
+    pub estimated: bool,
+}
+
+/// What a page says besides its events and cursor.
+#[derive(Debug, Default)]
+pub struct PageExtras {
+    pub meta: Option<PageMeta>,
+    pub total: Option<Total>,
 }
 
 /// What Chronik can say about an empty page.
@@ -446,7 +465,7 @@ impl StoredEvent {
 pub fn write_event_page(
     events: &[StoredEvent],
     next_cursor: Option<&str>,
-    meta: Option<&PageMeta>,
+    extras: &PageExtras,
 ) -> Vec<u8> {
     let size: usize = events.iter().map(|e| e.json.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 64);
@@ -460,9 +479,13 @@ pub fn write_event_page(
     out.extend_from_slice(b"],\"next_cursor\":");
     // Writing a string (or null) into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, &next_cursor);
-    if let Some(meta) = meta {
+    if let Some(meta) = &extras.meta {
         out.extend_from_slice(b",\"meta\":");
         let _ = serde_json::to_writer(&mut out, meta);
+    }
+    if let Some(total) = &extras.total {
+        out.extend_from_slice(b",\"total\":");
+        let _ = serde_json::to_writer(&mut out, total);
     }
     out.push(b'}');
     out

@@ -16,12 +16,12 @@ use crate::conditional;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
-    Errors, EventFilter, FilterParams, PageParams, PageRequest, Paging, param_names,
+    CountMode, Errors, EventFilter, FilterParams, PageParams, PageRequest, Paging, param_names,
 };
 use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::timelinejs::TimelineJsDocument;
 use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timelinejs};
-use crate::models::event::{Event, EventPage, PageMeta, Unmatched};
+use crate::models::event::{Event, EventPage, PageExtras, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
 use crate::models::values::TimelineSlug;
 
@@ -112,6 +112,8 @@ pub struct ListRequest {
     pub paging: Paging,
     pub format: Format,
     pub bom: bool,
+    /// `count=`: add the total of matches to a JSON page.
+    pub count: Option<CountMode>,
 }
 
 impl EventQuery {
@@ -129,9 +131,20 @@ impl EventQuery {
         errors.reject_unknown(&self.unknown, &Self::accepted());
         let (mut filter, _) = self.filter.parse(&mut errors);
         let paging = self.page.parse(&mut errors, filter.q.is_some());
+        let count = self
+            .page
+            .count
+            .as_deref()
+            .and_then(|c| errors.take("count", c.parse::<CountMode>()));
         let output = self.output.parse(&mut errors, EVENT_FORMATS);
         errors.finish()?;
         let format = output.negotiate(req, EVENT_FORMATS)?;
+        if count.is_some() && (format != Format::Json || paging.stream_all) {
+            return Err(ApiError::field(
+                "count",
+                "applies to JSON pages only: ask for the count with format=json",
+            ));
+        }
         if paging.stream_all && format == Format::Json {
             return Err(ApiError::field(
                 "stream",
@@ -146,6 +159,7 @@ impl EventQuery {
             paging: paging.into_paging(whole)?,
             format,
             bom: output.bom,
+            count,
         })
     }
 }
@@ -182,11 +196,17 @@ pub async fn respond(
         (Paging::Page(page), None) => {
             let mut conn = state.pool.get().await?;
             let found = db::events::list(&mut conn, &request.filter, &page).await?;
-            let meta = match found.events.is_empty() {
-                true => unmatched(&mut conn, &request.filter).await?,
-                false => None,
+            let extras = PageExtras {
+                meta: match found.events.is_empty() {
+                    true => unmatched(&mut conn, &request.filter).await?,
+                    false => None,
+                },
+                total: match request.count {
+                    Some(mode) => Some(db::counts::count(&mut conn, &request.filter, mode).await?),
+                    None => None,
+                },
             };
-            Ok(event_page_response(req, builder, found, meta.as_ref()))
+            Ok(event_page_response(req, builder, found, &extras))
         }
         (Paging::Page(page), Some(encoder)) => {
             csv_page(

@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::db::events::{ChangeMeta, Page};
 use crate::error::ApiError;
 use crate::filter::parse_instant;
-use crate::models::event::{Event, PageMeta, StoredEvent, write_event_page};
+use crate::models::event::{Event, PageExtras, StoredEvent, write_event_page};
 use crate::models::values::EventId;
 
 pub const JSON: &str = "application/json";
@@ -129,15 +129,17 @@ pub fn event_page_response(
     req: &HttpRequest,
     mut builder: actix_web::HttpResponseBuilder,
     page: Page,
-    meta: Option<&PageMeta>,
+    extras: &PageExtras,
 ) -> HttpResponse {
     let next_cursor = page.next.map(|next| next.encode());
     if let Some(cursor) = &next_cursor {
         link_next(&mut builder, req, cursor);
     }
-    builder
-        .content_type(JSON)
-        .body(write_event_page(&page.events, next_cursor.as_deref(), meta))
+    builder.content_type(JSON).body(write_event_page(
+        &page.events,
+        next_cursor.as_deref(),
+        extras,
+    ))
 }
 
 pub fn page_response<T: Serialize>(

@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod control_chars;
 mod cors;
+mod counts;
 mod demo;
 mod event_reads;
 mod event_writes;
