@@ -28,7 +28,9 @@ pub struct FilterParams {
     #[param(example = "2022-01-05")]
     pub from: Option<String>,
     /// End of the window, inclusive: a date (`2022-01-07` covers that whole day in `tz`) or an RFC 3339 date-time.
-    /// An event matches when `[occurred_start, occurred_end or occurred_start]` overlaps `[from, to]`.
+    /// An event matches when `[occurred_start, the end of the period of its precision (in its
+    /// time zone) that holds occurred_end or occurred_start]` overlaps `[from, to]`: an event of
+    /// `precision: month` matches every window that overlaps its month.
     #[param(example = "2022-01-07")]
     pub to: Option<String>,
     /// IANA time zone in which date-only `from`/`to` are read and statistics are bucketed (default UTC).

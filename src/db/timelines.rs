@@ -18,7 +18,7 @@ SELECT t.slug, t.title, t.description, t.created_at, t.updated_at, \
        s.event_count, s.first_event_at, s.last_event_at \
 FROM timelines t \
 CROSS JOIN LATERAL ( \
-    SELECT count(e.id) AS event_count, min(e.occurred_start) AS first_event_at, max(e.occurred_until) AS last_event_at \
+    SELECT count(e.id) AS event_count, min(e.occurred_start) AS first_event_at, max(COALESCE(e.occurred_end, e.occurred_start)) AS last_event_at \
     FROM event_timelines et JOIN events e ON e.id = et.event_id AND e.deleted_at IS NULL \
     WHERE et.timeline_id = t.id) s";
 

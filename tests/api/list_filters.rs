@@ -2,19 +2,24 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, event, spawn_app, with};
 
-/// Three events around the day boundaries of 2022-01-05 (UTC).
+/// Three events around the day boundaries of 2022-01-05 (UTC), precise to
+/// the second: a vaguer precision would stretch each over its whole period.
 async fn boundary_events(app: &TestApp) {
+    let precise = |e: Value| with(e, json!({"precision": "second"}));
     // Ends exactly at the first instant of the 5th.
-    app.create_event(&with(
+    app.create_event(&precise(with(
         event("ends-at-midnight", "2022-01-04T20:00:00Z"),
         json!({"occurred_end": "2022-01-05T00:00:00Z"}),
-    ))
+    )))
     .await;
     // The last microsecond of the 5th.
-    app.create_event(&event("last-instant", "2022-01-05T23:59:59.999999Z"))
-        .await;
+    app.create_event(&precise(event(
+        "last-instant",
+        "2022-01-05T23:59:59.999999Z",
+    )))
+    .await;
     // The first instant of the 6th.
-    app.create_event(&event("next-day", "2022-01-06T00:00:00Z"))
+    app.create_event(&precise(event("next-day", "2022-01-06T00:00:00Z")))
         .await;
 }
 

@@ -30,4 +30,5 @@ mod stats;
 mod timelines;
 mod timeouts;
 mod tokens;
+mod vague_periods;
 mod vocabulary;
