@@ -137,7 +137,11 @@ impl CsvColumns for AcledColumns {
             map.remove("external_id");
         }
         let input = parse_event(event)?;
-        Ok(Parsed { input, known_at })
+        Ok(Parsed {
+            input,
+            id: None,
+            known_at,
+        })
     }
 }
 
