@@ -261,6 +261,14 @@ pub struct EventColumns {
 
 impl CsvColumns for EventColumns {
     fn from_header(header: &::csv::StringRecord) -> Result<Self, FieldError> {
+        if crate::import::acled::is_acled_header(header) {
+            return Err(FieldError::new(
+                "format",
+                "this looks like an ACLED export (it has ACLED's columns, such as \
+                 `event_id_cnty`): use format=acled (`POST /v1/import?format=acled`, \
+                 `chronik import --format acled`)",
+            ));
+        }
         let mut columns = Vec::new();
         for name in header {
             let column = COLUMNS

@@ -7,6 +7,7 @@
 pub mod acled;
 pub mod body;
 mod countries;
+mod quotes;
 pub mod read;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};

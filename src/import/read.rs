@@ -18,6 +18,7 @@ use std::rc::Rc;
 use tokio::sync::mpsc;
 
 use super::InputFormat;
+use super::quotes::QuoteCheck;
 use crate::error::{ApiError, FieldError};
 use crate::models::event::EventInput;
 use crate::models::timeline::NewTimeline;
@@ -605,6 +606,7 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink, limit: usize) -> 
         start: Cell::new(0),
         allowed: (limit + CSV_BUFFER) as u64,
         tripped: Cell::new(false),
+        quotes: QuoteCheck::default(),
     });
     let limited = Limited {
         inner: reader,
@@ -627,6 +629,10 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink, limit: usize) -> 
         let start = row.position().map_or(0, csv::Position::byte);
         let end = csv.position().byte();
         bounds.start.set(end);
+        // A broken quote misaligns every row after it: name where it opened.
+        if let Some(broken) = bounds.quotes.broken_before(end) {
+            return Err(fatal(broken.line, broken.message()));
+        }
         let record = match read {
             Ok(false) => return Ok(()),
             Ok(true) => {
@@ -698,6 +704,8 @@ struct RowBounds {
     allowed: u64,
     /// Set when a row grew past `allowed`.
     tripped: Cell<bool>,
+    /// Follows the quotes of the input, which the CSV reader does not check.
+    quotes: QuoteCheck,
 }
 
 /// The input under the CSV reader, which holds a row whole, however long:
@@ -720,11 +728,16 @@ impl<R: Read> Read for Limited<R> {
                 self.bounds.tripped.set(true);
                 return Err(std::io::Error::other("the row is too large"));
             }
+            self.bounds.quotes.end();
             return Ok(0);
         }
         let n = buf.len().min(room);
         let n = self.inner.read(&mut buf[..n])?;
         self.read += n as u64;
+        if n == 0 && !buf.is_empty() {
+            self.bounds.quotes.end();
+        }
+        self.bounds.quotes.feed(&buf[..n]);
         Ok(n)
     }
 }

@@ -55,7 +55,9 @@ const CSV: &str = "text/csv";
 /// fails a `mode=create` import); `version`, `created_at` and `updated_at`
 /// are ignored, since the importing store assigns its own and records its
 /// own revisions. The timelines an event names must exist (create them first,
-/// or send a bundle). A JSON or NDJSON record
+/// or send a bundle). CSV quotes follow RFC 4180 strictly: a quote left open
+/// fails the import naming the line it opened on; an ACLED file sent without
+/// `format=acled` fails saying to use it. A JSON or NDJSON record
 /// may carry `"known_at"` next to the event's fields: when what it says became
 /// public, for its revision (it wins over `?known_at=`). `Idempotency-Key` is not
 /// accepted here (the body is not buffered to fingerprint it): an import is

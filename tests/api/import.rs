@@ -1148,3 +1148,54 @@ async fn an_event_on_a_missing_timeline_fails_saying_how_to_create_it() {
     reply.assert_problem(422, "timelines[0]");
     assert!(reply.text.contains("POST /v1/timelines"), "{}", reply.text);
 }
+
+#[tokio::test]
+async fn an_acled_file_without_format_acled_says_to_use_it() {
+    let app = spawn_app().await;
+    let reply = app.import("", "text/csv", ACLED_FIXTURE).await;
+    reply.assert_problem(422, "format");
+    assert!(
+        reply.text.contains("looks like an ACLED export") && reply.text.contains("format=acled"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["errors"][0]["line"], 1, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn an_unterminated_csv_quote_is_reported_on_the_line_it_opened() {
+    let app = spawn_app().await;
+    for (summary_last, csv) in [
+        (
+            false,
+            "title,summary,type,occurred_start\r\n\
+             a,fine,protest,2022-01-05T00:00:00Z\r\n\
+             b,\"opened here,protest,2022-01-05T00:00:00Z\r\n\
+             c,fine,protest,2022-01-05T00:00:00Z\r\n\
+             d,fine,protest,2022-01-05T00:00:00Z\r\n\
+             e,\"quoted\",protest,2022-01-05T00:00:00Z\r\n\
+             f,fine,protest,2022-01-05T00:00:00Z\r\n",
+        ),
+        (
+            true,
+            "title,type,occurred_start,summary\n\
+             a,protest,2022-01-05T00:00:00Z,fine\n\
+             b,protest,2022-01-05T00:00:00Z,\"opened here\n\
+             c,protest,2022-01-05T00:00:00Z,fine\n\
+             d,protest,2022-01-05T00:00:00Z,fine\n",
+        ),
+    ] {
+        let reply = app.import("", "text/csv", csv).await;
+        assert_eq!(reply.status, 422, "{}", reply.text);
+        let error = &reply.body["errors"][0];
+        assert_eq!(error["line"], 3, "{summary_last}: {}", reply.text);
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("quote") && m.contains("line 3")),
+            "{}",
+            reply.text
+        );
+        assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+    }
+}
