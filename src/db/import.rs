@@ -254,6 +254,44 @@ pub async fn existing(
         .collect())
 }
 
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Bool)]
+    deleted: bool,
+}
+
+/// The events (deleted ones too: an id is never reused) that have these ids.
+pub async fn existing_ids(
+    conn: &mut AsyncPgConnection,
+    ids: Vec<Uuid>,
+) -> Result<HashMap<EventId, Existing>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<IdRow> = SqlBuilder::fixed(
+        "SELECT id, deleted_at IS NOT NULL AS deleted FROM events WHERE id = ANY($1)",
+    )
+    .arg::<Array<SqlUuid>, _>(ids)
+    .build()
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let id = EventId(r.id);
+            (
+                id,
+                Existing {
+                    id,
+                    deleted: r.deleted,
+                },
+            )
+        })
+        .collect())
+}
+
 /// What the shared rows a batch cites hold after it was written: actors
 /// are one row per name (any casing; the first writer's casing is kept), so
 /// an event shows them as stored. (Citations keep their own metadata.)

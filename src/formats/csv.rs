@@ -208,7 +208,9 @@ enum Target {
     /// A `;`-joined list of one field (`name`, `url`) of a list of objects,
     /// read only when the exact `_json` column is missing.
     Plain(&'static str, &'static str),
-    /// Not read: the server assigns it (`id`, `version`, times), or it is
+    /// The event's id: kept on import (see `import::read::Parsed::id`).
+    Id,
+    /// Not read: the importing store assigns it (`version`, times), or it is
     /// derived from another column (the casualty sums).
     Ignored,
 }
@@ -238,7 +240,8 @@ impl Column {
             Self::SourcesJson => Target::Json("sources"),
             Self::Actors => Target::Plain("actors", "name"),
             Self::Sources => Target::Plain("sources", "url"),
-            Self::Id | Self::Casualties(..) | Self::Version | Self::CreatedAt | Self::UpdatedAt => {
+            Self::Id => Target::Id,
+            Self::Casualties(..) | Self::Version | Self::CreatedAt | Self::UpdatedAt => {
                 Target::Ignored
             }
         }
@@ -258,6 +261,14 @@ pub struct EventColumns {
 
 impl CsvColumns for EventColumns {
     fn from_header(header: &::csv::StringRecord) -> Result<Self, FieldError> {
+        if crate::import::acled::is_acled_header(header) {
+            return Err(FieldError::new(
+                "format",
+                "this looks like an ACLED export (it has ACLED's columns, such as \
+                 `event_id_cnty`): use format=acled (`POST /v1/import?format=acled`, \
+                 `chronik import --format acled`)",
+            ));
+        }
         let mut columns = Vec::new();
         for name in header {
             let column = COLUMNS
@@ -289,8 +300,16 @@ impl CsvColumns for EventColumns {
         let mut event = serde_json::Map::new();
         let mut location = serde_json::Map::new();
         let mut errors = Vec::new();
+        let mut id = None;
         for (&column, cell) in self.columns.iter().zip(row.iter()) {
-            if !cell.is_empty() {
+            if cell.is_empty() {
+                continue;
+            }
+            if column == Column::Id {
+                id = crate::import::read::parse_id(cell)
+                    .map_err(|e| errors.push(e))
+                    .ok();
+            } else {
                 self.read(column, cell, &mut event, &mut location, &mut errors);
             }
         }
@@ -308,6 +327,7 @@ impl CsvColumns for EventColumns {
         })?;
         Ok(Parsed {
             input,
+            id,
             known_at: None,
         })
     }
@@ -366,7 +386,7 @@ impl EventColumns {
                     event.insert(key.into(), items.into());
                 }
             }
-            Target::Ignored => {}
+            Target::Id | Target::Ignored => {}
         }
     }
 

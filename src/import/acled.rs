@@ -69,6 +69,14 @@ const INTER: &[(&str, &str)] = &[
     ("8", "External/Other forces"),
 ];
 
+/// Whether a CSV header is ACLED's: it has ACLED's id and date columns,
+/// which no Chronik export has. Told apart so that an ACLED file sent as
+/// Chronik's CSV is named for what it is, not by its first unknown column.
+pub fn is_acled_header(header: &csv::StringRecord) -> bool {
+    let has = |name: &str| header.iter().any(|h| h.trim().eq_ignore_ascii_case(name));
+    has("event_id_cnty") && has("event_date")
+}
+
 /// The one source record every ACLED event cites; ACLED's own sources
 /// (names, not URLs) are what it relays (`via`).
 const ACLED_URL: &str = "https://acleddata.com/";
@@ -137,7 +145,11 @@ impl CsvColumns for AcledColumns {
             map.remove("external_id");
         }
         let input = parse_event(event)?;
-        Ok(Parsed { input, known_at })
+        Ok(Parsed {
+            input,
+            id: None,
+            known_at,
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod acled;
 pub mod body;
 mod countries;
+mod quotes;
 pub mod read;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -161,8 +162,9 @@ struct Loader {
     pending: Vec<(u64, Parsed)>,
     /// Input bytes of `pending`.
     pending_bytes: usize,
-    /// External ids in `pending`: a batch holds each at most once, so that
-    /// a record naming an earlier one is written after it.
+    /// External ids and ids in `pending` ([`pending_keys`]): a batch holds
+    /// each at most once, so that a record naming an earlier one is written
+    /// after it.
     pending_ids: HashSet<String>,
     errors: Errors,
     summary: Summary,
@@ -253,12 +255,11 @@ impl Loader {
             self.errors.add(record.line, unknown);
             return Ok(());
         }
-        if let Some(external_id) = &parsed.input.external_id
-            && !self.pending_ids.insert(external_id.to_string())
-        {
+        let keys = pending_keys(&parsed);
+        if keys.iter().any(|key| self.pending_ids.contains(key)) {
             self.flush(conn).await?;
-            self.pending_ids.insert(external_id.to_string());
         }
+        self.pending_ids.extend(keys);
         self.pending.push((record.line, parsed));
         self.pending_bytes += record.bytes;
         if self.pending.len() >= BATCH || self.pending_bytes >= BATCH_BYTES {
@@ -286,7 +287,10 @@ impl Loader {
             if !self.timelines.contains(slug.as_str()) {
                 errors.push(FieldError::new(
                     format!("timelines[{i}]"),
-                    format!("no timeline with slug `{slug}`"),
+                    format!(
+                        "no timeline with slug `{slug}`; create it first (POST /v1/timelines), \
+                         or import a bundle whose `timelines` hold it"
+                    ),
                 ));
             }
         }
@@ -308,6 +312,11 @@ impl Loader {
             .filter_map(|(_, p)| p.input.external_id.as_ref().map(ToString::to_string))
             .collect();
         let existing = db::import::existing(conn, external_ids).await?;
+        let record_ids = batch
+            .iter()
+            .filter_map(|(_, p)| p.id.map(|id| id.0))
+            .collect();
+        let existing_ids = db::import::existing_ids(conn, record_ids).await?;
         let given_known_at =
             self.known_at.is_some() || batch.iter().any(|(_, p)| p.known_at.is_some());
         let bounds = if given_known_at {
@@ -318,17 +327,16 @@ impl Loader {
         };
         let (mut creates, mut updates) = (Vec::new(), Vec::new());
         for (line, parsed) in &batch {
-            let found = parsed
+            let by_external_id = parsed
                 .input
                 .external_id
                 .as_ref()
                 .and_then(|id| existing.get(id.as_str()));
-            let (id, update) = match (found, self.mode) {
-                (None, _) => (EventId::new(), false),
-                (Some(existing), Mode::Upsert) if !existing.deleted => (existing.id, true),
-                (Some(existing), _) => {
-                    self.errors
-                        .add(*line, vec![taken(parsed, existing.deleted)]);
+            let by_id = parsed.id.and_then(|id| existing_ids.get(&id));
+            let (id, update) = match self.target(parsed, by_id, by_external_id) {
+                Ok(target) => target,
+                Err(error) => {
+                    self.errors.add(*line, vec![error]);
                     continue;
                 }
             };
@@ -347,6 +355,32 @@ impl Loader {
             }
         }
         self.write(conn, &creates, &updates).await
+    }
+
+    /// Which event a record writes, and whether it replaces it: the event
+    /// with the record's `id` if there is one, else the event with its
+    /// `external_id`, else a new event (with the record's `id` if it has one).
+    fn target(
+        &self,
+        parsed: &Parsed,
+        by_id: Option<&db::import::Existing>,
+        by_external_id: Option<&db::import::Existing>,
+    ) -> Result<(EventId, bool), FieldError> {
+        if let (Some(a), Some(b)) = (by_id, by_external_id)
+            && a.id != b.id
+        {
+            return Err(two_events(parsed, b.id));
+        }
+        match (by_id, by_external_id, self.mode) {
+            (None, None, _) => Ok((parsed.id.unwrap_or_default(), false)),
+            (Some(found), _, Mode::Upsert) | (None, Some(found), Mode::Upsert)
+                if !found.deleted =>
+            {
+                Ok((found.id, true))
+            }
+            (Some(found), _, _) => Err(id_taken(found)),
+            (None, Some(found), _) => Err(taken(parsed, found.deleted)),
+        }
     }
 
     async fn write(
@@ -438,6 +472,43 @@ fn taken(parsed: &Parsed, deleted: bool) -> FieldError {
         )
     };
     FieldError::new("external_id", message)
+}
+
+/// What a record is matched by, for [`Loader::pending_ids`].
+fn pending_keys(parsed: &Parsed) -> Vec<String> {
+    let external_id = parsed.input.external_id.as_ref().map(|e| format!("e:{e}"));
+    let id = parsed.id.map(|id| format!("i:{id}"));
+    external_id.into_iter().chain(id).collect()
+}
+
+fn id_taken(found: &db::import::Existing) -> FieldError {
+    let id = found.id;
+    let message = if found.deleted {
+        format!("id `{id}` belongs to a deleted event")
+    } else {
+        format!(
+            "an event with id `{id}` already exists (or an earlier record has it); \
+             mode=upsert replaces it"
+        )
+    };
+    FieldError::new("id", message)
+}
+
+/// The record's `id` and `external_id` name two different events.
+fn two_events(parsed: &Parsed, other: EventId) -> FieldError {
+    let external_id = parsed
+        .input
+        .external_id
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    FieldError::new(
+        "external_id",
+        format!(
+            "external_id `{external_id}` belongs to event {other}, not to the event with this \
+             record's id"
+        ),
+    )
 }
 
 fn rows<'a>(list: &[(EventId, &'a Parsed)]) -> Vec<(EventId, &'a EventInput)> {

@@ -18,9 +18,11 @@ use std::rc::Rc;
 use tokio::sync::mpsc;
 
 use super::InputFormat;
+use super::quotes::QuoteCheck;
 use crate::error::{ApiError, FieldError};
 use crate::models::event::EventInput;
 use crate::models::timeline::NewTimeline;
+use crate::models::values::EventId;
 
 /// Records per message from the reading thread to the writer.
 const RECORDS_PER_ITEM: usize = 500;
@@ -55,6 +57,9 @@ impl Default for Limits {
 #[derive(Debug)]
 pub struct Parsed {
     pub input: EventInput,
+    /// The id the record brings (another Chronik's export): kept for a new
+    /// event, so that links to it survive a move; used to match with `mode=upsert`.
+    pub id: Option<EventId>,
     /// When the information became public (ACLED's `timestamp`); `None` is now.
     pub known_at: Option<DateTime<Utc>>,
 }
@@ -180,16 +185,31 @@ pub fn parse_event(value: serde_json::Value) -> Result<EventInput, Vec<FieldErro
 
 /// A JSON record is an event, optionally with `known_at`: when what it says
 /// became public, so that an archive can be loaded with its own history.
+/// It may also carry what an export adds to an event (`id`, `version`,
+/// `created_at`, `updated_at`), so that an export re-imports: the `id` is
+/// kept, the others are the importing store's to assign and are ignored.
 fn json_record(line: u64, bytes: usize, mut value: serde_json::Value) -> Record {
-    let known_at = take_known_at(&mut value);
-    let parsed = match (parse_event(value), known_at) {
-        (Ok(input), Ok(known_at)) => Ok(Parsed { input, known_at }),
-        (Ok(_), Err(error)) => Err(vec![error]),
-        (Err(mut errors), Err(error)) => {
-            errors.push(error);
-            Err(errors)
+    let mut errors = Vec::new();
+    let known_at = take_known_at(&mut value).unwrap_or_else(|error| {
+        errors.push(error);
+        None
+    });
+    let id = take_id(&mut value).unwrap_or_else(|error| {
+        errors.push(error);
+        None
+    });
+    drop_assigned_fields(&mut value);
+    let parsed = match parse_event(value) {
+        Ok(input) if errors.is_empty() => Ok(Parsed {
+            input,
+            id,
+            known_at,
+        }),
+        Ok(_) => Err(errors),
+        Err(mut event_errors) => {
+            event_errors.append(&mut errors);
+            Err(event_errors)
         }
-        (Err(errors), Ok(_)) => Err(errors),
     };
     Record {
         line,
@@ -207,6 +227,38 @@ fn take_known_at(value: &mut serde_json::Value) -> Result<Option<DateTime<Utc>>,
         .map(Some)
         .ok_or_else(|| FieldError::new("known_at", "must be an RFC 3339 date-time with offset"))
 }
+
+/// The record's `id`, if it has one (`null` is none).
+fn take_id(value: &mut serde_json::Value) -> Result<Option<EventId>, FieldError> {
+    match value.as_object_mut().and_then(|o| o.remove("id")) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => parse_id(&text).map(Some),
+        Some(other) => Err(FieldError::new(
+            "id",
+            format!("must be an event id (a UUID), not {other}"),
+        )),
+    }
+}
+
+/// An event id from an import's `id` field or column.
+pub fn parse_id(text: &str) -> Result<EventId, FieldError> {
+    text.parse::<EventId>()
+        .map_err(|e| FieldError::new("id", format!("{e}; an event id is a UUID")))
+}
+
+/// Removes the fields an export carries that the importing store assigns
+/// itself (`version`, `created_at`, `updated_at`): whatever they hold, a
+/// record's history starts anew in this store.
+fn drop_assigned_fields(value: &mut serde_json::Value) {
+    if let Some(object) = value.as_object_mut() {
+        for key in ASSIGNED_FIELDS {
+            object.remove(*key);
+        }
+    }
+}
+
+/// Fields of an exported event that an import ignores.
+pub const ASSIGNED_FIELDS: &[&str] = &["version", "created_at", "updated_at"];
 
 /// NDJSON: one event per line; blank lines are skipped.
 fn ndjson(reader: impl Read, sink: &mut Sink, limit: usize) -> Result<(), Stop> {
@@ -364,6 +416,9 @@ fn json(reader: impl Read, sink: &mut Sink, limit: usize) -> Result<(), Stop> {
     })
 }
 
+/// The keys of a JSON document: a bundle's, or those of a page of a JSON list.
+const DOCUMENT_KEYS: &[&str] = &["timelines", "events", "data", "next_cursor", "meta"];
+
 struct Document<'a> {
     sink: &'a mut Sink,
     at: &'a Rc<Position>,
@@ -375,7 +430,10 @@ impl<'de> Visitor<'de> for Document<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON array of events or a bundle {\"timelines\": [...], \"events\": [...]}")
+        f.write_str(
+            "a JSON array of events, a bundle {\"timelines\": [...], \"events\": [...]} \
+             or a page of a JSON list {\"data\": [...]}",
+        )
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
@@ -394,18 +452,27 @@ impl<'de> Visitor<'de> for Document<'_> {
             };
             match (key.as_str(), events.as_mut()) {
                 ("timelines", Some(events)) => map.next_value_seed(Timelines(events))?,
-                ("events", Some(_)) => {
+                // A page of a JSON list (`{"data": [...], "next_cursor": ...}`)
+                // re-imports as its events; the paging fields mean nothing here.
+                ("next_cursor" | "meta", _) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                ("events" | "data", Some(_)) => {
                     map.next_value_seed(
                         events
                             .take()
                             .ok_or_else(|| A::Error::custom("unreachable"))?,
                     )?;
                 }
-                ("events", None) => return Err(A::Error::duplicate_field("events")),
+                ("events" | "data", None) => {
+                    return Err(A::Error::custom(
+                        "a document holds one list of events (`events` or `data`)",
+                    ));
+                }
                 ("timelines", None) => {
                     return Err(A::Error::custom("`timelines` must come before `events`"));
                 }
-                (other, _) => return Err(A::Error::unknown_field(other, &["timelines", "events"])),
+                (other, _) => return Err(A::Error::unknown_field(other, DOCUMENT_KEYS)),
             }
         }
     }
@@ -539,6 +606,7 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink, limit: usize) -> 
         start: Cell::new(0),
         allowed: (limit + CSV_BUFFER) as u64,
         tripped: Cell::new(false),
+        quotes: QuoteCheck::default(),
     });
     let limited = Limited {
         inner: reader,
@@ -561,6 +629,10 @@ fn csv_rows<C: CsvColumns>(reader: impl Read, sink: &mut Sink, limit: usize) -> 
         let start = row.position().map_or(0, csv::Position::byte);
         let end = csv.position().byte();
         bounds.start.set(end);
+        // A broken quote misaligns every row after it: name where it opened.
+        if let Some(broken) = bounds.quotes.broken_before(end) {
+            return Err(fatal(broken.line, broken.message()));
+        }
         let record = match read {
             Ok(false) => return Ok(()),
             Ok(true) => {
@@ -632,6 +704,8 @@ struct RowBounds {
     allowed: u64,
     /// Set when a row grew past `allowed`.
     tripped: Cell<bool>,
+    /// Follows the quotes of the input, which the CSV reader does not check.
+    quotes: QuoteCheck,
 }
 
 /// The input under the CSV reader, which holds a row whole, however long:
@@ -654,11 +728,16 @@ impl<R: Read> Read for Limited<R> {
                 self.bounds.tripped.set(true);
                 return Err(std::io::Error::other("the row is too large"));
             }
+            self.bounds.quotes.end();
             return Ok(0);
         }
         let n = buf.len().min(room);
         let n = self.inner.read(&mut buf[..n])?;
         self.read += n as u64;
+        if n == 0 && !buf.is_empty() {
+            self.bounds.quotes.end();
+        }
+        self.bounds.quotes.feed(&buf[..n]);
         Ok(n)
     }
 }

@@ -14,8 +14,9 @@ use crate::routes::WriteParams;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ImportParams {
-    /// `create` (default): a record whose `external_id` is taken fails the import.
-    /// `upsert`: it replaces that event (a new version and revision; none if nothing changed).
+    /// `create` (default): a record whose `id` or `external_id` is taken fails the import.
+    /// `upsert`: it replaces that event (a new version and revision; none if nothing changed);
+    /// a record matches the event with its `id` if there is one, else the one with its `external_id`.
     #[param(example = "upsert")]
     pub mode: Option<String>,
     /// `acled`: the `text/csv` body is an ACLED export, mapped as the README documents.
@@ -43,11 +44,20 @@ const CSV: &str = "text/csv";
 /// array or of a bundle's `timelines`, a CSV row) may be at most
 /// `CHRONIK_MAX_IMPORT_RECORD_BYTES` (default 1 MiB) long: a longer one stops
 /// the import with a `422` naming its line. Formats, by `Content-Type`: `application/x-ndjson`
-/// (one event per line), `application/json` (an array of events, or a bundle
+/// (one event per line), `application/json` (an array of events, a page of a
+/// JSON list `{"data": [...], "next_cursor": ...}`, or a bundle
 /// `{"timelines": [...], "events": [...]}` whose timelines are created first),
-/// `text/csv` (the columns of the CSV export, so an export re-imports as it
-/// was; `id`, `version`, times and the casualty sums are not read), or
-/// `text/csv` with `format=acled` (an ACLED export). A JSON or NDJSON record
+/// `text/csv` (the columns of the CSV export; the casualty sums are not read), or
+/// `text/csv` with `format=acled` (an ACLED export). Every export that carries
+/// whole events (NDJSON, JSON, CSV) re-imports: a record's `id` is kept for a
+/// new event (so links survive a move; it must be a UUID no event, not even a
+/// deleted one, has), and matched with `mode=upsert` (an `id` that is taken
+/// fails a `mode=create` import); `version`, `created_at` and `updated_at`
+/// are ignored, since the importing store assigns its own and records its
+/// own revisions. The timelines an event names must exist (create them first,
+/// or send a bundle). CSV quotes follow RFC 4180 strictly: a quote left open
+/// fails the import naming the line it opened on; an ACLED file sent without
+/// `format=acled` fails saying to use it. A JSON or NDJSON record
 /// may carry `"known_at"` next to the event's fields: when what it says became
 /// public, for its revision (it wins over `?known_at=`). `Idempotency-Key` is not
 /// accepted here (the body is not buffered to fingerprint it): an import is

@@ -1019,3 +1019,183 @@ async fn upsert_takes_an_event_off_the_timelines_its_record_no_longer_lists() {
     assert_eq!(app.get("/v1/timelines/kz").await.body["event_count"], 0);
     assert_eq!(app.get("/v1/timelines/other").await.body["event_count"], 1);
 }
+
+/// A source store with a rich event on a timeline and a plain one, and the
+/// export of it in `format` (`ndjson`, `json`: a page, `csv`: streamed).
+async fn exported_store(format: &str) -> (TestApp, String, &'static str) {
+    let source = spawn_app().await;
+    source.create_timeline("kz").await;
+    source.create_event(&crate::helpers::rich_event()).await;
+    let plain = source
+        .create_event(&event("Plain, without external id", "2022-01-04T00:00:00Z"))
+        .await;
+    // A changed event: its version and times differ from a fresh one's.
+    let id = plain["id"].as_str().expect("an id");
+    let reply = source
+        .patch(&format!("/v1/events/{id}"), &json!({"status": "confirmed"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let (query, content_type) = match format {
+        "ndjson" => ("format=ndjson", NDJSON),
+        "json" | "array" => ("format=json&limit=100", "application/json"),
+        _ => ("format=csv&stream=all", "text/csv"),
+    };
+    let export = source.get(&format!("/v1/events?{query}")).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    if format == "array" {
+        // A plain JSON array of exported events, as a script would collect them.
+        let array = export.body["data"].to_string();
+        return (source, array, "application/json");
+    }
+    (source, export.text, content_type)
+}
+
+/// Every field but those the importing store assigns (`version`, `created_at`, `updated_at`).
+fn without_assigned(mut event: Value) -> Value {
+    for key in ["version", "created_at", "updated_at"] {
+        event.as_object_mut().expect("an object").remove(key);
+    }
+    event
+}
+
+#[tokio::test]
+async fn every_whole_event_export_reimports_into_an_empty_store_with_its_ids() {
+    for format in ["ndjson", "json", "array", "csv"] {
+        let (source, export, content_type) = exported_store(format).await;
+        let target = spawn_app().await;
+        target.create_timeline("kz").await;
+        let reply = target.import("", content_type, export).await;
+        assert_eq!(reply.status, 200, "{format}: {}", reply.text);
+        assert_eq!(reply.body["created"], 2, "{format}");
+        let original: Vec<Value> = source
+            .all_events()
+            .await
+            .into_iter()
+            .map(without_assigned)
+            .collect();
+        let imported: Vec<Value> = target
+            .all_events()
+            .await
+            .into_iter()
+            .map(without_assigned)
+            .collect();
+        assert_eq!(imported, original, "{format}");
+        for event in target.all_events().await {
+            assert_eq!(event["version"], 1, "{format}: the target's own history");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reimported_export_matches_its_events_by_id() {
+    let (source, export, content_type) = exported_store("ndjson").await;
+    let again = source.import("", content_type, export.clone()).await;
+    again.assert_problem(422, "id");
+    assert!(
+        again.text.contains("mode=upsert replaces it"),
+        "{}",
+        again.text
+    );
+    let upsert = source.import("?mode=upsert", content_type, export).await;
+    assert_eq!(upsert.status, 200, "{}", upsert.text);
+    assert_eq!(upsert.body["unchanged"], 2, "{}", upsert.text);
+}
+
+#[tokio::test]
+async fn a_record_id_that_is_no_uuid_fails_naming_it() {
+    let app = spawn_app().await;
+    let record = with(
+        event("t", "2022-01-05T00:00:00Z"),
+        json!({"id": "kz-1", "version": 3, "created_at": "2022-01-05T00:00:00Z"}),
+    );
+    let reply = app.import("", NDJSON, record.to_string()).await;
+    reply.assert_problem(422, "id");
+    assert!(reply.text.contains("UUID"), "{}", reply.text);
+    assert_eq!(reply.body["total_errors"], 1, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_record_whose_id_and_external_id_name_two_events_fails() {
+    let app = spawn_app().await;
+    let first = app
+        .create_event(&with(
+            event("a", "2022-01-05T00:00:00Z"),
+            json!({"external_id": "a"}),
+        ))
+        .await;
+    let second = app
+        .create_event(&with(
+            event("b", "2022-01-05T00:00:00Z"),
+            json!({"external_id": "b"}),
+        ))
+        .await;
+    let record = with(
+        event("a", "2022-01-05T00:00:00Z"),
+        json!({"id": first["id"], "external_id": second["external_id"]}),
+    );
+    let reply = app.import("?mode=upsert", NDJSON, record.to_string()).await;
+    reply.assert_problem(422, "external_id");
+}
+
+#[tokio::test]
+async fn an_event_on_a_missing_timeline_fails_saying_how_to_create_it() {
+    let app = spawn_app().await;
+    let record = with(
+        event("t", "2022-01-05T00:00:00Z"),
+        json!({"timelines": ["kz-moved"]}),
+    );
+    let reply = app.import("", NDJSON, record.to_string()).await;
+    reply.assert_problem(422, "timelines[0]");
+    assert!(reply.text.contains("POST /v1/timelines"), "{}", reply.text);
+}
+
+#[tokio::test]
+async fn an_acled_file_without_format_acled_says_to_use_it() {
+    let app = spawn_app().await;
+    let reply = app.import("", "text/csv", ACLED_FIXTURE).await;
+    reply.assert_problem(422, "format");
+    assert!(
+        reply.text.contains("looks like an ACLED export") && reply.text.contains("format=acled"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["errors"][0]["line"], 1, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn an_unterminated_csv_quote_is_reported_on_the_line_it_opened() {
+    let app = spawn_app().await;
+    for (summary_last, csv) in [
+        (
+            false,
+            "title,summary,type,occurred_start\r\n\
+             a,fine,protest,2022-01-05T00:00:00Z\r\n\
+             b,\"opened here,protest,2022-01-05T00:00:00Z\r\n\
+             c,fine,protest,2022-01-05T00:00:00Z\r\n\
+             d,fine,protest,2022-01-05T00:00:00Z\r\n\
+             e,\"quoted\",protest,2022-01-05T00:00:00Z\r\n\
+             f,fine,protest,2022-01-05T00:00:00Z\r\n",
+        ),
+        (
+            true,
+            "title,type,occurred_start,summary\n\
+             a,protest,2022-01-05T00:00:00Z,fine\n\
+             b,protest,2022-01-05T00:00:00Z,\"opened here\n\
+             c,protest,2022-01-05T00:00:00Z,fine\n\
+             d,protest,2022-01-05T00:00:00Z,fine\n",
+        ),
+    ] {
+        let reply = app.import("", "text/csv", csv).await;
+        assert_eq!(reply.status, 422, "{}", reply.text);
+        let error = &reply.body["errors"][0];
+        assert_eq!(error["line"], 3, "{summary_last}: {}", reply.text);
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("quote") && m.contains("line 3")),
+            "{}",
+            reply.text
+        );
+        assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+    }
+}
