@@ -60,7 +60,7 @@ pub enum EventListJson {
 #[response(headers(
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
     ("Vary" = String, description = "`Accept`: the format may be negotiated"),
-    ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch the list (it takes no credentials)"),
+    ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch the list (it takes no credentials)"),
     ("Content-Disposition" = String, description = "CSV: `attachment; filename=\"events.csv\"` (or the timeline slug)"),
 ))]
 #[allow(dead_code, clippy::large_enum_variant)] // Describes responses in the spec; never built.
