@@ -37,6 +37,10 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
 /// The most type errors one body is answered with.
 const MAX_TYPE_ERRORS: usize = 100;
 
+/// The most trial deserializations spent on finding further errors of one body
+/// (each reads the whole body again): a hostile body cannot make this costly.
+const MAX_TRIALS: usize = 200;
+
 type DeError = serde_path_to_error::Error<serde_json::Error>;
 
 /// Every type error of `value`, not only the first: serde stops at the first,
@@ -49,12 +53,15 @@ fn every_error<T: DeserializeOwned>(
     first: DeError,
 ) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    let mut trials = MAX_TRIALS;
     let mut current = first;
     loop {
         let spot = Spot::of(&current);
         errors.push(field_error(&current));
         let next = match spot {
-            Some(spot) if errors.len() < MAX_TYPE_ERRORS => get_past::<T>(&mut value, &spot),
+            Some(spot) if errors.len() < MAX_TYPE_ERRORS => {
+                get_past::<T>(&mut value, &spot, &mut trials)
+            }
             _ => None,
         };
         match next {
@@ -110,7 +117,11 @@ impl Spot {
 /// next error, or `None` when there is none or no patch helps (`value` unchanged).
 /// Where no patch of the bad value itself helps (a required field of a type that
 /// none of the stand-ins fits), the enclosing values are tried, innermost first.
-fn get_past<T: DeserializeOwned>(value: &mut serde_json::Value, spot: &Spot) -> Option<DeError> {
+fn get_past<T: DeserializeOwned>(
+    value: &mut serde_json::Value,
+    spot: &Spot,
+    trials: &mut usize,
+) -> Option<DeError> {
     use serde_json::{Value, json};
     let stand_ins = [
         Value::Null,
@@ -133,6 +144,7 @@ fn get_past<T: DeserializeOwned>(value: &mut serde_json::Value, spot: &Spot) -> 
             .into_iter()
             .chain(stand_ins.iter().cloned().map(Some));
         for candidate in candidates {
+            *trials = trials.checked_sub(1)?;
             let old = put(value, parent, last, candidate)?;
             match serde_path_to_error::deserialize::<_, T>(&*value) {
                 Ok(_) => return None,
@@ -271,6 +283,14 @@ mod tests {
                 "title",
             ]
         );
+    }
+
+    #[test]
+    fn a_body_full_of_errors_is_answered_with_a_bounded_effort() {
+        let figures: Vec<_> = (0..1000).map(|_| json!({"min": "many"})).collect();
+        let errors = fields(json!({"title": "t", "casualties": figures}));
+        assert!(errors.len() > 1, "{errors:?}");
+        assert!(errors.len() <= MAX_TYPE_ERRORS, "{errors:?}");
     }
 
     #[test]
