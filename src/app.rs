@@ -2,7 +2,7 @@
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
@@ -108,7 +108,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             // Innermost of these: its 400 is logged and gets CORS headers like any answer.
             .wrap(from_fn(crate::control_chars::reject_in_url))
             .wrap(crate::cors::cors(cors_origins.as_ref()))
-            .wrap(ErrorHandlers::new().default_handler(as_problem))
+            .wrap(ErrorHandlers::new().default_handler(move |res| as_problem(res, max_body)))
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())
             .app_data(access.clone())
@@ -152,17 +152,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Unknown and repeated query parameters are named; other parse errors are passed on as they are.
 fn query_error(message: &str) -> ApiError {
-    let field = ["unknown field `", "duplicate field `"]
-        .iter()
-        .find_map(|marker| message.split_once(marker))
-        .and_then(|(_, rest)| rest.split('`').next())
-        .unwrap_or("query");
-    ApiError::field(field, message)
+    let named = |marker: &str| {
+        message
+            .split_once(marker)
+            .and_then(|(_, rest)| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    if let Some(field) = named("duplicate field `") {
+        let detail = format!(
+            "`{field}` is given twice; give it once (a list of values goes in one parameter, comma-separated)"
+        );
+        return ApiError::field(&field, detail);
+    }
+    let field = named("unknown field `").unwrap_or_else(|| "query".to_owned());
+    ApiError::field(&field, message)
+}
+
+/// The detail of a 413 for a JSON body: the limit and the setting that sets it.
+pub fn body_too_large(max_body: usize) -> String {
+    format!("the body is larger than {max_body} bytes, the limit set by CHRONIK_MAX_BODY_BYTES")
 }
 
 /// Turns errors produced outside our handlers (unknown routes, wrong methods,
-/// oversized bodies) into problem+json as well.
-fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+/// oversized bodies) into problem+json as well. `max_body` is the limit of JSON
+/// bodies, named in a 413.
+fn as_problem<B>(
+    res: ServiceResponse<B>,
+    max_body: usize,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -173,6 +190,8 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     let status = res.status();
     let title = status.canonical_reason().unwrap_or("Error").to_owned();
     let detail = match res.response().error() {
+        // The only bodies actix refuses for their size are JSON bodies (imports are streamed).
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(max_body),
         Some(err) if !status.is_server_error() => err.to_string(),
         _ => title.clone(),
     };
@@ -197,4 +216,21 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     }
     let res = ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body));
     Ok(ErrorHandlerResponse::Response(res))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_parameter_is_named_in_chronik_words() {
+        let err = query_error("Query deserialize error: duplicate field `from`");
+        let text = format!("{err:?}");
+        assert!(text.contains("\"from\""), "{text}");
+        assert!(
+            text.contains("`from` is given twice; give it once"),
+            "{text}"
+        );
+        assert!(!text.contains("deserialize"), "{text}");
+    }
 }

@@ -24,10 +24,13 @@ pub const MAX_LIMIT: i64 = 500;
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
-    /// Start of the window, inclusive: a date (`2022-01-05`, start of that day in `tz`) or an RFC 3339 date-time.
+    /// Start of the window, inclusive: a date written exactly `YYYY-MM-DD` (`2022-01-05`, start of that
+    /// day in `tz`; `2022-1-5` is refused, and so is a day that does not exist, such as `2022-02-30`)
+    /// or an RFC 3339 date-time.
     #[param(example = "2022-01-05")]
     pub from: Option<String>,
-    /// End of the window, inclusive: a date (`2022-01-07` covers that whole day in `tz`) or an RFC 3339 date-time.
+    /// End of the window, inclusive: a date written exactly `YYYY-MM-DD` (`2022-01-07` covers that whole
+    /// day in `tz`) or an RFC 3339 date-time.
     /// An event matches when `[occurred_start, the end of the period of its precision (in its
     /// time zone) that holds occurred_end or occurred_start]` overlaps `[from, to]`: an event of
     /// `precision: month` matches every window that overlaps its month.
@@ -410,8 +413,16 @@ fn parse_bound(raw: &str, tz: chrono_tz::Tz, bound: Bound) -> Result<DateTime<Ut
     if let Ok(datetime) = DateTime::parse_from_rfc3339(raw) {
         return Ok(datetime.with_timezone(&Utc));
     }
-    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-        format!("`{raw}` is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time with offset")
+    // A date-time whose date part names a day that does not exist.
+    if raw.len() > 10
+        && let Some(Err(message)) = raw.get(..10).and_then(parse_date)
+    {
+        return Err(message);
+    }
+    let date = parse_date(raw).unwrap_or_else(|| {
+        Err(format!(
+            "`{raw}` is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time with offset"
+        ))
     })?;
     match bound {
         Bound::Start => start_of_day(date, tz),
@@ -422,6 +433,39 @@ fn parse_bound(raw: &str, tz: chrono_tz::Tz, bound: Bound) -> Result<DateTime<Ut
             .and_then(|next| start_of_day(next, tz))
             .map(|next| next - chrono::Duration::microseconds(1)),
     }
+}
+
+/// A date written exactly `YYYY-MM-DD`; `None` when `raw` does not have that shape,
+/// an error when it has the shape but names a day that does not exist.
+fn parse_date(raw: &str) -> Option<Result<NaiveDate, String>> {
+    let bytes = raw.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| raw.get(range).and_then(|s| s.parse().ok());
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return None;
+    };
+    Some(
+        NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(|| {
+            match NaiveDate::from_ymd_opt(year as i32, month, 1) {
+                None => format!("`{raw}` has the right format (YYYY-MM-DD) but there is no month {month:02}"),
+                Some(first) => {
+                    let days = first
+                        .checked_add_months(chrono::Months::new(1))
+                        .map_or(31, |next| next.signed_duration_since(first).num_days());
+                    format!(
+                        "`{raw}` has the right format (YYYY-MM-DD) but that day does not exist: {year:04}-{month:02} has {days} days"
+                    )
+                }
+            }
+        }),
+    )
 }
 
 /// The first instant of `date` in `tz`.
@@ -460,6 +504,44 @@ mod tests {
     fn query(pairs: &[(&str, &str)]) -> Query {
         let qs = serde_urlencoded::to_string(pairs).unwrap();
         serde_urlencoded::from_str(&qs).unwrap()
+    }
+
+    #[test]
+    fn a_day_that_does_not_exist_is_named_as_such() {
+        let err = query(&[("from", "2022-02-30")]).parse().unwrap_err();
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("that day does not exist: 2022-02 has 28 days"),
+            "{text}"
+        );
+        let err = query(&[("to", "2022-13-01")]).parse().unwrap_err();
+        let text = format!("{err:?}");
+        assert!(text.contains("there is no month 13"), "{text}");
+        let err = query(&[("from", "2022-02-30T00:00:00Z")])
+            .parse()
+            .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(text.contains("that day does not exist"), "{text}");
+        let (filter, _) = query(&[("from", "2024-02-29")]).parse().unwrap();
+        assert!(filter.from.is_some());
+    }
+
+    #[test]
+    fn dates_must_be_written_yyyy_mm_dd_exactly() {
+        for raw in [
+            "2022-1-5",
+            "2022-01-5",
+            "+2022-01-05",
+            "22-01-05",
+            "2022/01/05",
+        ] {
+            let err = query(&[("from", raw)]).parse().unwrap_err();
+            let text = format!("{err:?}");
+            assert!(
+                text.contains("neither a date (YYYY-MM-DD)"),
+                "{raw}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -275,9 +275,7 @@ async fn read_body(req: &mut ServiceRequest, max: usize) -> Result<Bytes, ApiErr
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::field("body", e.to_string()))?;
         if body.len() + chunk.len() > max {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body is larger than {max} bytes"
-            )));
+            return Err(ApiError::PayloadTooLarge(crate::app::body_too_large(max)));
         }
         body.extend_from_slice(&chunk);
     }

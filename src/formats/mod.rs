@@ -207,7 +207,9 @@ fn quality_of(ranges: &[header::QualityItem<mime::Mime>], media_type: &str) -> Q
 /// Headers of every negotiated read: `Vary: Accept`, so that caches keep one
 /// copy per format, and `Access-Control-Allow-Origin: *`, so that a page on
 /// another origin (a TimelineJS or map embed) can fetch the URL. These reads
-/// take no credentials, so any origin may read what any client can.
+/// take no credentials, so any origin may read what any client can. For a
+/// request with an `Origin` header the CORS layer replaces the `*` with that
+/// origin (and adds `Vary: Origin`), unless `CHRONIK_CORS_ORIGINS=*`.
 pub fn read_headers(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::VARY, "Accept"))

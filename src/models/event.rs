@@ -116,6 +116,8 @@ pub struct ActorRole {
 
 /// A casualty figure as reported. Vague numbers keep their vagueness:
 /// "dozens" is `min: 24, max: null`, "eight" is `min: 8, max: 8`.
+/// **A figure with only `min` means "at least `min`"**: leaving out `max` stores
+/// `max: null` (no upper bound), not `max = min`. For an exact number give both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "killed", "party": "protesters", "min": 24, "max": null, "status": "claimed"}))]
@@ -125,10 +127,12 @@ pub struct Casualty {
     #[serde(default = "unknown_party")]
     #[schema(example = "protesters")]
     pub party: String,
-    /// Lower bound (inclusive).
-    #[schema(minimum = 0)]
+    /// Lower bound (inclusive). Alone, without `max`, it means "at least `min`".
+    #[schema(minimum = 0, example = 24)]
     pub min: i64,
     /// Upper bound (inclusive); `null` when the report gives none ("at least eight").
+    /// Left out, it is `null`: the figure is unbounded above, not exact. An exact
+    /// figure ("eight") repeats the number: `min: 8, max: 8`.
     #[serde(default)]
     #[schema(minimum = 0)]
     pub max: Option<i64>,

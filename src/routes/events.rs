@@ -53,7 +53,7 @@ pub async fn list_events(
             headers(("Location" = String, description = "`/v1/events/{id}`"), ("ETag" = String, description = "The version, e.g. `\"1\"`"))),
         (status = 400, description = "The body is not valid JSON, or `known_at` is not a date-time", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`external_id` is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `CHRONIK_MAX_BODY_BYTES` (1 MiB by default); the detail states the limit in bytes", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing, unknown or invalid (or `known_at` is in the future); `errors` names each", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -64,7 +64,7 @@ pub enum EventListJson {
     ("ETag" = String, description = "JSON and paged CSV: a hash of the body. Whole-result formats (NDJSON, GeoJSON, TimelineJS, `stream=all`): a weak tag, `W/\"…\"`, of the request (path, query, negotiated format) and the store's version, which moves in the commit of every write; a matching `If-None-Match` gets `304` before the export runs, without taking an export slot"),
     ("Link" = String, description = "`<…&cursor=…>; rel=\"next\"` when another page follows (JSON and paged CSV)"),
     ("Vary" = String, description = "`Accept`: the format may be negotiated"),
-    ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch the list (it takes no credentials)"),
+    ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch the list (it takes no credentials)"),
     ("Content-Disposition" = String, description = "CSV: `attachment; filename=\"events.csv\"` (or the timeline slug)"),
 ))]
 #[allow(dead_code, clippy::large_enum_variant)] // Describes responses in the spec; never built.

@@ -17,6 +17,9 @@ use crate::models::stats::{Bucket, CasualtyStats, Dimension, Histogram};
 #[into_params(parameter_in = Query)]
 pub struct HistogramParams {
     /// Bucket width in `tz`: `day` (default), `week` (ISO, from Monday), `month` or `year`.
+    /// Buckets are whole calendar units, not clipped to the window: the first bucket's `start`
+    /// is the start of the week (month, year) holding `from`, so it may lie before `from`
+    /// (and the last bucket's `end` after `to`); its count holds only events in the window.
     #[param(example = "day")]
     pub bucket: Option<String>,
 }
@@ -107,7 +110,7 @@ fn table_response<T: Serialize>(
         (status = 200, description = "Counts per bucket (JSON), or a table `label,start,end,count,<one column per type>` (CSV)",
             content((Histogram = "application/json"), (String = "text/csv", example = json!("label,start,end,count,armed_clash,casualties\r\n2022-01-05,2022-01-05T00:00:00+06:00,2022-01-06T00:00:00+06:00,0,0,0\r\n2022-01-06,2022-01-06T00:00:00+06:00,2022-01-07T00:00:00+06:00,3,1,2\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
-                ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch it"))),
+                ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch it"))),
         (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), `type` or `timeline` names no event type or timeline, or the range has more than 5,000 buckets", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -154,7 +157,7 @@ pub async fn histogram(
         (status = 200, description = "Sums per group (JSON), or a table: the `group_by` columns (in the order day, type, party), then `kind,status,min_sum,max_sum,figures,unbounded,events` (CSV; an empty `max_sum` is unbounded)",
             content((CasualtyStats = "application/json"), (String = "text/csv", example = json!("party,kind,status,min_sum,max_sum,figures,unbounded,events\r\npolice,killed,confirmed,8,8,1,0,1\r\nprotesters,killed,claimed,24,,1,1,1\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
-                ("Access-Control-Allow-Origin" = String, description = "`*`: a page on any origin may fetch it"))),
+                ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch it"))),
         (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), or `type` or `timeline` names no event type or timeline", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -220,6 +220,22 @@ async fn oversized_body_is_413_problem() {
     let reply = app.post("/v1/events", &big).await;
     assert_eq!(reply.status, 413);
     assert_eq!(reply.content_type(), "application/problem+json");
+    let limit = format!(
+        "larger than {} bytes, the limit set by CHRONIK_MAX_BODY_BYTES",
+        app.config.max_body_bytes
+    );
+    assert!(reply.text.contains(&limit), "{}", reply.text);
+    // The same words when the body is read for an `Idempotency-Key`.
+    let keyed = app
+        .send(
+            app.client
+                .post(app.url("/v1/events"))
+                .header("idempotency-key", "big-1")
+                .json(&big),
+        )
+        .await;
+    assert_eq!(keyed.status, 413, "{}", keyed.text);
+    assert!(keyed.text.contains(&limit), "{}", keyed.text);
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 }
 
@@ -608,4 +624,25 @@ async fn a_rule_of_the_schema_the_checks_missed_is_answered_in_our_words() {
         )
         .await;
     assert_eq!(allowed.status, 201, "{}", allowed.text);
+}
+
+#[tokio::test]
+async fn every_type_error_of_a_body_is_listed() {
+    let app = spawn_app().await;
+    let body = with(
+        event("t", "2022-01-05T00:00:00Z"),
+        json!({
+            "title": 5,
+            "location": {"name": "Almaty", "country_code": 7},
+            "casualties": [
+                {"kind": "killed", "min": 1},
+                {"kind": "killed", "min": "many"},
+            ],
+        }),
+    );
+    let reply = app.post("/v1/events", &body).await;
+    for field in ["title", "location.country_code", "casualties[1].min"] {
+        reply.assert_problem(422, field);
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 }

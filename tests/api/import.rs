@@ -927,6 +927,13 @@ async fn a_body_over_the_import_limit_is_413_and_writes_nothing() {
     let reply = app.import("", NDJSON, ndjson(&numbered(200))).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     assert_eq!(reply.content_type(), "application/problem+json");
+    assert!(
+        reply
+            .text
+            .contains("larger than 10000 bytes (CHRONIK_MAX_IMPORT_BYTES)"),
+        "{}",
+        reply.text
+    );
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 }
 

@@ -216,3 +216,33 @@ async fn bad_parameters_are_400_naming_each() {
         reply.assert_problem(400, field);
     }
 }
+
+#[tokio::test]
+async fn a_day_that_does_not_exist_and_a_sloppy_date_are_400_saying_so() {
+    let app = spawn_app().await;
+    let no_such_day = app.get("/v1/events?from=2022-02-30").await;
+    no_such_day.assert_problem(400, "from");
+    assert!(
+        no_such_day
+            .text
+            .contains("that day does not exist: 2022-02 has 28 days"),
+        "{}",
+        no_such_day.text
+    );
+    let sloppy = app.get("/v1/events?to=2022-1-5").await;
+    sloppy.assert_problem(400, "to");
+    assert!(sloppy.text.contains("YYYY-MM-DD"), "{}", sloppy.text);
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_is_400_naming_it_in_plain_words() {
+    let app = spawn_app().await;
+    let reply = app.get("/v1/events?from=2022-01-05&from=2022-01-06").await;
+    reply.assert_problem(400, "from");
+    assert!(
+        reply.text.contains("`from` is given twice; give it once"),
+        "{}",
+        reply.text
+    );
+    assert!(!reply.text.contains("deserialize"), "{}", reply.text);
+}
