@@ -2,7 +2,7 @@
 
 use utoipa::openapi::OpenApi as Spec;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
@@ -80,14 +80,7 @@ impl Modify for UnavailableDocs {
             if !path.starts_with("/v1/") {
                 continue;
             }
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let response = operation
                     .responses
                     .responses
@@ -156,14 +149,7 @@ struct UrlControlDocs;
 impl Modify for UrlControlDocs {
     fn modify(&self, openapi: &mut Spec) {
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 operation
                     .responses
                     .responses
@@ -238,6 +224,19 @@ fn document_if_none_match(operation: &mut Operation) {
             .build()
             .into(),
     );
+}
+
+/// The operations of a path, whichever methods it has.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The spec as committed in `openapi/openapi.json`.
