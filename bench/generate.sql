@@ -234,7 +234,7 @@ ANALYZE child_json;
 
 -- Revision k + 1 is inserted after revision k (the history trigger checks the order).
 INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot,
-                             deleted, occurred_start, occurred_until, event_type, country_code, status, tags,
+                             deleted, occurred_start, occurred_from, occurred_until, event_type, country_code, status, tags,
                              actor_keys, timeline_slugs, lat, lon, search_config, search)
 SELECT e.id, k, CASE WHEN k = 1 THEN 'created' ELSE 'updated' END,
        e.created_at + (k - 1) * interval '1 day', e.created_at + (k - 1) * interval '1 day', 'bench',
@@ -259,7 +259,7 @@ SELECT e.id, k, CASE WHEN k = 1 THEN 'created' ELSE 'updated' END,
            'tags', to_jsonb(e.tags), 'timelines', to_jsonb(c.timelines), 'version', k,
            'created_at', pg_temp.rfc3339(e.created_at),
            'updated_at', pg_temp.rfc3339(e.created_at + (k - 1) * interval '1 day')),
-       false, e.occurred_start, e.occurred_until, e.event_type, e.country_code,
+       false, e.occurred_start, e.occurred_from, e.occurred_until, e.event_type, e.country_code,
        CASE WHEN k = e.version THEN e.status ELSE 'reported' END,
        e.tags, c.actor_keys, c.timelines, e.lat, e.lon, e.search_config, e.search
 FROM events e JOIN child_json c ON c.id = e.id CROSS JOIN LATERAL generate_series(1, e.version) k

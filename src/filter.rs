@@ -31,9 +31,10 @@ pub struct FilterParams {
     pub from: Option<String>,
     /// End of the window, inclusive: a date written exactly `YYYY-MM-DD` (`2022-01-07` covers that whole
     /// day in `tz`) or an RFC 3339 date-time.
-    /// An event matches when `[occurred_start, the end of the period of its precision (in its
-    /// time zone) that holds occurred_end or occurred_start]` overlaps `[from, to]`: an event of
-    /// `precision: month` matches every window that overlaps its month.
+    /// An event matches when `[the start of the period of its precision (in its time zone) that
+    /// holds occurred_start, the end of the period that holds occurred_end or occurred_start]`
+    /// overlaps `[from, to]`: an event of `precision: month` matches every window that overlaps
+    /// its month.
     #[param(example = "2022-01-07")]
     pub to: Option<String>,
     /// IANA time zone in which date-only `from`/`to` are read and statistics are bucketed (default UTC).

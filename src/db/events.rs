@@ -267,7 +267,7 @@ pub(super) fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
     // exactly when the next version is not yet known by then: one primary-key
     // probe per candidate instead of a scan of the event's history.
     q.sql(
-        " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_until, r.event_type, r.country_code, \
+        " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_from, r.occurred_until, r.event_type, r.country_code, \
          r.status, r.tags, r.actor_keys, r.timeline_slugs, r.lat, r.lon, r.search, r.search_config, \
          r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties, \
          r.snapshot ->> 'external_id' AS external_id \
@@ -479,7 +479,7 @@ pub fn push_matching(q: &mut SqlBuilder, filter: &EventFilter) {
 
 /// Appends the WHERE conditions of `filter` to a query over `events e`.
 pub(super) fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
-    // Interval overlap: [occurred_start, occurred_until] meets [from, to].
+    // Interval overlap: [occurred_from, occurred_until] meets [from, to].
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")
             .bind::<Timestamptz, _>(from);
@@ -501,8 +501,22 @@ pub(super) fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
             });
     }
     if let Some(to) = filter.to {
+        q.sql(" AND e.occurred_from <= ").bind::<Timestamptz, _>(to);
+        // Implied, as the bound on `from` above, and what lets the start
+        // index stop its scan just past the window (see the vague_starts
+        // migration).
         q.sql(" AND e.occurred_start <= ")
-            .bind::<Timestamptz, _>(to);
+            .bind::<Timestamptz, _>(to)
+            .sql(match filter.as_of {
+                None => {
+                    "::timestamptz + (SELECT COALESCE(max(d.occurred_start - d.occurred_from), interval '0') \
+                     FROM events d WHERE d.deleted_at IS NULL)"
+                }
+                Some(_) => {
+                    "::timestamptz + (SELECT COALESCE(max(d.occurred_start - d.occurred_from), interval '0') \
+                     FROM event_revisions d)"
+                }
+            });
     }
     if !filter.types.is_empty() {
         q.sql(" AND e.event_type = ANY(")

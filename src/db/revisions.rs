@@ -183,12 +183,12 @@ pub async fn append(
     // It is read once per row, so that the default `known_at` equals `recorded_at`.
     SqlBuilder::fixed(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
-             deleted, occurred_start, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
+             deleted, occurred_start, occurred_from, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
              lat, lon, search_config, search) \
          SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
                  (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
              $1, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
-             e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
+             e.occurred_start, e.occurred_from, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
              ARRAY(SELECT lower(a ->> 'name') FROM json_array_elements(r.snapshot -> 'actors') a), \
              ARRAY(SELECT json_array_elements_text(r.snapshot -> 'timelines')), \
              e.lat, e.lon, e.search_config, e.search \

@@ -2,7 +2,7 @@
 //! read through `events::push_matching` (the one place that says which rows
 //! those are), in the request's time zone.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamp, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -24,10 +24,14 @@ struct CountRow {
 }
 
 /// Appends the local time, in `tz`, of when a matching event counts: its
-/// start, or `from` for an event that began earlier and overlaps the window.
-fn push_local_start(q: &mut SqlBuilder, from: Option<DateTime<Utc>>, tz: chrono_tz::Tz) {
-    q.sql("(GREATEST(m.occurred_start, ")
-        .bind::<Nullable<Timestamptz>, _>(from)
+/// start, moved into the window: `from` for an event that began earlier and
+/// overlaps it, `to` for a vague one stored after `to` whose period begins
+/// by then.
+fn push_local_start(q: &mut SqlBuilder, filter: &EventFilter, tz: chrono_tz::Tz) {
+    q.sql("(LEAST(GREATEST(m.occurred_start, ")
+        .bind::<Nullable<Timestamptz>, _>(filter.from)
+        .sql("), ")
+        .bind::<Nullable<Timestamptz>, _>(filter.to)
         .sql(") AT TIME ZONE ")
         .bind::<Text, _>(tz.name())
         .sql(")");
@@ -45,7 +49,7 @@ pub async fn bucket_counts(
     q.sql(") SELECT date_trunc(")
         .bind::<Text, _>(bucket.as_str())
         .sql(", ");
-    push_local_start(&mut q, filter.from, tz);
+    push_local_start(&mut q, filter, tz);
     q.sql(") AS bucket, m.event_type, count(*) AS count FROM m GROUP BY 1, 2 ORDER BY 1, 2");
     let rows: Vec<CountRow> = q.build().load(conn).await.map_err(tz_error)?;
     Ok(rows
@@ -94,7 +98,7 @@ pub async fn casualty_sums(
     push_matching(&mut q, filter);
     q.sql(") SELECT ");
     if by(Dimension::Day) {
-        push_local_start(&mut q, filter.from, tz);
+        push_local_start(&mut q, filter, tz);
         q.sql("::date AS day");
     } else {
         q.sql("NULL::date AS day");

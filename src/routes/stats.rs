@@ -101,7 +101,9 @@ fn table_response<T: Serialize>(
 ///
 /// Each matching event counts once, in the bucket (in `tz`) of its
 /// `occurred_start`; an event that began before `from` but overlaps the
-/// window counts in the first bucket. The buckets run from `from` (else the
+/// window counts in the first bucket, and a vague one stored after `to`
+/// whose period begins by `to` (a month event stored on the 15th, with `to`
+/// the 10th) counts in the last. The buckets run from `from` (else the
 /// first matching event) to `to` (else the last), every one present, empty
 /// ones with zeros, each with every type that occurs. At most 5,000 buckets.
 #[utoipa::path(get, path = "/v1/stats/histogram", tag = "stats",

@@ -518,7 +518,7 @@ impl TestApp {
         // Every event has the revision of its version, as every write makes it.
         diesel::sql_query(
             "INSERT INTO event_revisions (event_id, version, kind, known_at, snapshot, deleted, occurred_start, \
-                 occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
+                 occurred_from, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
                  lat, lon, search_config, search) \
              SELECT e.id, 1, 'created', e.created_at, jsonb_build_object('id', e.id, 'external_id', NULL, \
                  'title', e.title, 'summary', e.summary, 'language', e.language, 'type', e.event_type, \
@@ -528,7 +528,7 @@ impl TestApp {
                  'actors', '[]'::jsonb, 'casualties', e.casualties, 'sources', '[]'::jsonb, 'status', e.status, \
                  'tags', to_jsonb(e.tags), 'timelines', '[]'::jsonb, 'version', 1, 'created_at', e.created_at, \
                  'updated_at', e.updated_at), \
-                 false, e.occurred_start, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, '{}', '{}', \
+                 false, e.occurred_start, e.occurred_from, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, '{}', '{}', \
                  e.lat, e.lon, e.search_config, e.search \
              FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_revisions r WHERE r.event_id = e.id)",
         )

@@ -136,3 +136,78 @@ async fn an_acled_month_event_matches_late_in_its_month_in_lists_stats_exports_a
     let matched = app.get(&format!("/v1/events?{window}&count=exact")).await;
     assert_eq!(matched.body["total"]["value"], 1);
 }
+
+#[tokio::test]
+async fn a_day_event_stored_in_the_afternoon_matches_a_morning_window() {
+    let app = spawn_app().await;
+    vague(&app, "Afternoon", "2022-01-06T15:00:00Z", "day", None).await;
+    assert_eq!(
+        titles(&app, "from=2022-01-06T08:00:00Z&to=2022-01-06T10:00:00Z").await,
+        ["Afternoon"]
+    );
+    assert!(titles(&app, "to=2022-01-05T23:59:59Z").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_month_event_stored_mid_month_matches_a_window_early_in_its_month() {
+    let app = spawn_app().await;
+    vague(&app, "Mid-July", "2022-07-15T12:00:00Z", "month", None).await;
+    vague(&app, "June", "2022-06-30T12:00:00Z", "second", None).await;
+    assert_eq!(
+        titles(&app, "from=2022-07-01&to=2022-07-05").await,
+        ["Mid-July"]
+    );
+    assert_eq!(titles(&app, "to=2022-06-30").await, ["June"]);
+}
+
+#[tokio::test]
+async fn a_vague_start_is_read_in_the_events_time_zone() {
+    let app = spawn_app().await;
+    // Thursday 02:00 in Almaty is Wednesday 20:00 UTC; Thursday there began
+    // at 18:00 UTC on Wednesday.
+    vague(
+        &app,
+        "Thursday night",
+        "2022-01-06T02:00:00+06:00",
+        "day",
+        Some("Asia/Almaty"),
+    )
+    .await;
+    assert_eq!(
+        titles(&app, "to=2022-01-05T18:00:00Z").await,
+        ["Thursday night"]
+    );
+    assert!(titles(&app, "to=2022-01-05T17:59:59Z").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_vague_start_matches_as_of_and_in_exports() {
+    let app = spawn_app().await;
+    vague(&app, "Mid-July", "2022-07-15T12:00:00Z", "month", None).await;
+    let window = "from=2022-07-01&to=2022-07-05";
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let as_of = format!("{window}&as_of={}", now.replace('+', "%2B"));
+    assert_eq!(titles(&app, &as_of).await, ["Mid-July"], "as_of");
+    let csv = app.get(&format!("/v1/events?{window}&format=csv")).await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert_eq!(csv.text.lines().count(), 2, "export: {}", csv.text);
+}
+
+#[tokio::test]
+async fn a_vague_event_stored_after_the_window_counts_in_its_last_bucket() {
+    let app = spawn_app().await;
+    vague(&app, "Mid-July", "2022-07-15T12:00:00Z", "month", None).await;
+    let reply = app
+        .get("/v1/stats/histogram?from=2022-07-01&to=2022-07-05&bucket=day")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let buckets = reply.body["buckets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let counts: Vec<i64> = buckets
+        .iter()
+        .map(|b| b["count"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(counts, [0, 0, 0, 0, 1], "{}", reply.text);
+}
