@@ -15,33 +15,13 @@ use crate::auth::{self, AccessSettings};
 use crate::bulk::{Limits, Slots};
 use crate::config::Config;
 use crate::db::{self, DbPool};
-use crate::error::{ApiError, PROBLEM_JSON, Problem, problem_response};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, body_too_large, problem_response};
 use crate::idempotency::IdempotencySettings;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{self, RateLimiters};
 use crate::routes::{health, table};
+use crate::state::AppState;
 use crate::telemetry::RequestSpan;
-use crate::vocabulary::Vocabulary;
-
-#[derive(Clone)]
-pub struct AppState {
-    /// This worker's own connections (see [`worker_pools`]).
-    pub pool: DbPool,
-    /// Connections for streaming exports, shared by all workers.
-    pub exports: Slots,
-    /// Connections for `POST /v1/import`, shared by all workers.
-    pub imports: Slots,
-    /// Largest `POST /v1/import` body, in bytes (`CHRONIK_MAX_IMPORT_BYTES`).
-    pub max_import_bytes: u64,
-    /// Largest record of an import (`CHRONIK_MAX_IMPORT_RECORD_BYTES`).
-    pub import_limits: crate::import::Limits,
-    /// Writes to existing events need `If-Match` (`CHRONIK_REQUIRE_IF_MATCH`).
-    pub require_if_match: bool,
-    /// The last answer of `/readyz`, shared by all workers.
-    pub readiness: Arc<health::Readiness>,
-    /// Known event types, to refuse filters that name none (shared by all workers).
-    pub vocabulary: Arc<Vocabulary>,
-}
 
 /// Creates the database if needed, applies migrations and opens the pool.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
@@ -166,11 +146,6 @@ fn query_error(message: &str) -> ApiError {
     }
     let field = named("unknown field `").unwrap_or_else(|| "query".to_owned());
     ApiError::field(&field, message)
-}
-
-/// The detail of a 413 for a JSON body: the limit and the setting that sets it.
-pub fn body_too_large(max_body: usize) -> String {
-    format!("the body is larger than {max_body} bytes, the limit set by CHRONIK_MAX_BODY_BYTES")
 }
 
 /// Turns errors produced outside our handlers (unknown routes, wrong methods,

@@ -87,7 +87,7 @@ pub fn cors(origins: Option<&CorsOrigins>) -> Cors {
         rate_limit::LIMIT,
         rate_limit::REMAINING,
         rate_limit::RESET,
-        crate::idempotency::REPLAYED,
+        crate::error::REPLAYED,
     ];
     let base = Cors::default()
         .allowed_headers(request_headers)

@@ -288,6 +288,10 @@ impl ResponseError for ApiError {
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+/// Marks a response replayed for a repeated `Idempotency-Key`.
+pub const REPLAYED: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("idempotent-replayed");
+
 impl ApiError {
     /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750, section 3).
     fn challenge(&self) -> Option<String> {
@@ -443,6 +447,11 @@ impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolErro
             _ => Self::Unavailable,
         }
     }
+}
+
+/// The detail of a 413 for a JSON body: the limit and the setting that sets it.
+pub fn body_too_large(max_body: usize) -> String {
+    format!("the body is larger than {max_body} bytes, the limit set by CHRONIK_MAX_BODY_BYTES")
 }
 
 #[cfg(test)]

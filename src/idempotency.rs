@@ -31,19 +31,17 @@ use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::Instrument as _;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db::DbPool;
 use crate::db::idempotency::{self as store, Claim, KeyRef, StoredResponse};
-use crate::error::{ApiError, IDEMPOTENCY_KEY, PROBLEM_JSON};
+use crate::error::{ApiError, IDEMPOTENCY_KEY, PROBLEM_JSON, REPLAYED};
+use crate::state::AppState;
 
 /// Routes whose bodies are streamed, not buffered: a key cannot fingerprint
 /// them, so it is refused rather than silently ignored ([`refuse_key`]). (An import is all
 /// or nothing: a failed one can be retried as it is, and `mode=upsert`
 /// makes repeating a successful one harmless.)
 pub const STREAMED_BODIES: &[&str] = &["/v1/import"];
-
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Response headers that are part of a replay (besides status and body).
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
@@ -275,7 +273,7 @@ async fn read_body(req: &mut ServiceRequest, max: usize) -> Result<Bytes, ApiErr
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::field("body", e.to_string()))?;
         if body.len() + chunk.len() > max {
-            return Err(ApiError::PayloadTooLarge(crate::app::body_too_large(max)));
+            return Err(ApiError::PayloadTooLarge(crate::error::body_too_large(max)));
         }
         body.extend_from_slice(&chunk);
     }

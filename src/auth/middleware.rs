@@ -10,11 +10,11 @@ use std::net::IpAddr;
 
 use super::policy::Access;
 use super::{AccessSettings, Caller, secret};
-use crate::app::AppState;
 use crate::db::{self, DbPool, tokens::Authentication};
 use crate::error::ApiError;
 use crate::models::token::Scope;
 use crate::rate_limit::{self, Bucket, Decision, RateLimiters};
+use crate::state::AppState;
 
 /// In front of every `/v1` route: charge the rate limit, identify the caller.
 /// It decides nothing about access: [`require`] does, on the route that runs.

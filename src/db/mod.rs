@@ -6,6 +6,7 @@ pub mod event_types;
 pub mod events;
 pub mod idempotency;
 pub mod import;
+pub mod readiness;
 pub mod redactions;
 pub mod revisions;
 pub mod sql;

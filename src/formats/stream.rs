@@ -16,13 +16,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::EventEncoder;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::bulk::Slot;
 use crate::db::events::{self as store, ScanError};
 use crate::error::ApiError;
 use crate::filter::{EventFilter, SortOrder};
 use crate::models::event::StoredEvent;
+use crate::state::AppState;
 
 /// Batches in flight between the scan and the response body.
 const CHANNEL_BATCHES: usize = 1;

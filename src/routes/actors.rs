@@ -5,11 +5,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::page_response;
-use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::filter::{DEFAULT_LIMIT, parse_limit};
 use crate::models::actor::ActorPage;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

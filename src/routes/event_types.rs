@@ -2,11 +2,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::JSON;
-use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::json::parse_body;
 use crate::models::event_type::{EventType, EventTypeList, NewEventType};
+use crate::state::AppState;
 
 /// List the event-type vocabulary.
 #[utoipa::path(get, path = "/v1/event-types", tag = "event-types",

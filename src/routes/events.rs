@@ -6,7 +6,6 @@ use super::{
     JSON, MERGE_PATCH_JSON, WriteParams, event_response, expected_version, parse_event_id,
     stored_event_response,
 };
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, Problem};
@@ -15,6 +14,7 @@ use crate::formats::FormatParams;
 use crate::json::parse_body;
 use crate::models::event::{Event, EventInput};
 use crate::models::values::ExternalId;
+use crate::state::AppState;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

@@ -2,12 +2,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::import::{self, InputFormat, Mode, Summary};
 use crate::json::media_type;
 use crate::routes::WriteParams;
+use crate::state::AppState;
 
 /// Query parameters of `POST /v1/import`.
 #[derive(Debug, Deserialize, IntoParams)]

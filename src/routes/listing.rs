@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use utoipa::{ToResponse, ToSchema};
 
 use super::event_page_response;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::conditional;
 use crate::db;
@@ -24,6 +23,7 @@ use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timeline
 use crate::models::event::{Event, EventPage, PageExtras, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
 use crate::models::values::TimelineSlug;
+use crate::state::AppState;
 
 /// Query parameters of the event lists, as received.
 #[derive(Debug, Default, Deserialize)]

@@ -18,13 +18,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db::events::{ChangeMeta, Page};
 use crate::error::ApiError;
 use crate::filter::parse_instant;
 use crate::models::event::{Event, PageExtras, StoredEvent, write_event_page};
 use crate::models::values::EventId;
+use crate::state::AppState;
 
 pub const JSON: &str = "application/json";
 pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";

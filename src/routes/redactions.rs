@@ -3,12 +3,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{JSON, parse_event_id};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::json::parse_body;
 use crate::models::redaction::{Redaction, RedactionInput};
+use crate::state::AppState;
 
 /// Redact a deleted event's history.
 ///

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{parse_event_id, parse_path};
-use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::models::revision::{RevisionDetail, RevisionPage};
+use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::IntoParams;
 
-use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::filter::{Errors, EventFilter, FilterParams, comma_list, param_names};
 use crate::formats::{self, Format, FormatParams, OutputChoice, TABLE_FORMATS};
 use crate::models::stats::{Bucket, CasualtyStats, Dimension, Histogram};
+use crate::state::AppState;
 
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

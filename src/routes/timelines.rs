@@ -3,7 +3,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::listing::{self, EventList, EventQuery};
 use super::{JSON, MERGE_PATCH_JSON, WriteParams, parse_event_id, parse_path};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::db::events::ChangeMeta;
@@ -13,6 +12,7 @@ use crate::formats::FormatParams;
 use crate::json::parse_body;
 use crate::models::timeline::{NewTimeline, Timeline, TimelineList, TimelinePatch};
 use crate::models::values::TimelineSlug;
+use crate::state::AppState;
 
 fn slug(raw: &str) -> Result<TimelineSlug, ApiError> {
     parse_path("slug", raw)

@@ -4,7 +4,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{JSON, parse_path};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::db::tokens::TokenSpec;
@@ -12,6 +11,7 @@ use crate::error::{ApiError, Problem};
 use crate::idempotency::NotReplayable;
 use crate::json::parse_body;
 use crate::models::token::{CreatedToken, NewToken, Token, TokenId, TokenList, expires_after};
+use crate::state::AppState;
 
 /// Create a token. Its secret is in the response, this once only.
 ///
