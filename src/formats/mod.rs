@@ -2,6 +2,7 @@
 //! wins over the `Accept` header. Each format has its own file; they turn
 //! events into bytes and know nothing about the database.
 
+pub mod columns;
 pub mod csv;
 pub mod geojson;
 pub mod ndjson;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use super::countries;
-use super::read::{CsvColumns, Parsed, parse_event};
+use super::record::{CsvColumns, Parsed, parse_event};
 use crate::error::FieldError;
 
 /// Columns an ACLED row must have; the others are optional.

@@ -7,8 +7,10 @@
 pub mod acled;
 pub mod body;
 mod countries;
+pub mod csv;
 mod quotes;
 pub mod read;
+pub mod record;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
@@ -23,8 +25,9 @@ use crate::models::event::{Event, EventInput};
 use crate::models::revision::ChangeKind;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
+use read::Item;
 pub use read::Limits;
-use read::{Item, Parsed, Record};
+use record::{Parsed, Record};
 
 /// Events written per statement.
 pub const BATCH: usize = 2000;

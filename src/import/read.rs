@@ -10,7 +10,6 @@
 //! on in groups of at most [`RECORDS_PER_ITEM`] or [`BYTES_PER_ITEM`], at
 //! most [`ITEMS_AHEAD`] groups ahead of the writer.
 
-use chrono::{DateTime, Utc};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
@@ -19,10 +18,9 @@ use tokio::sync::mpsc;
 
 use super::InputFormat;
 use super::quotes::QuoteCheck;
+use super::record::{CsvColumns, Record, json_record};
 use crate::error::{ApiError, FieldError};
-use crate::models::event::EventInput;
 use crate::models::timeline::NewTimeline;
-use crate::models::values::EventId;
 
 /// Records per message from the reading thread to the writer.
 const RECORDS_PER_ITEM: usize = 500;
@@ -51,27 +49,6 @@ impl Default for Limits {
             record_bytes: DEFAULT_RECORD_BYTES,
         }
     }
-}
-
-/// An event read from the input, with what it carries besides the event.
-#[derive(Debug)]
-pub struct Parsed {
-    pub input: EventInput,
-    /// The id the record brings (another Chronik's export): kept for a new
-    /// event, so that links to it survive a move; used to match with `mode=upsert`.
-    pub id: Option<EventId>,
-    /// When the information became public (ACLED's `timestamp`); `None` is now.
-    pub known_at: Option<DateTime<Utc>>,
-}
-
-/// One record of the input: a valid event or what is wrong with it.
-#[derive(Debug)]
-pub struct Record {
-    /// The (1-based) line the record starts on.
-    pub line: u64,
-    /// Its size in the input, which its parsed form is in proportion to.
-    pub bytes: usize,
-    pub parsed: Result<Parsed, Vec<FieldError>>,
 }
 
 /// What the reading thread sends the writer, in input order.
@@ -104,9 +81,7 @@ pub fn spawn(
         let result = match format {
             InputFormat::Ndjson => ndjson(reader, &mut sink, limit),
             InputFormat::Json => json(reader, &mut sink, limit),
-            InputFormat::Csv => {
-                csv_rows::<crate::formats::csv::EventColumns>(reader, &mut sink, limit)
-            }
+            InputFormat::Csv => csv_rows::<super::csv::EventColumns>(reader, &mut sink, limit),
             InputFormat::Acled => csv_rows::<super::acled::AcledColumns>(reader, &mut sink, limit),
         };
         // A closed channel means the writer gave up; nobody is listening.
@@ -172,93 +147,6 @@ impl Sink {
         self.tx.blocking_send(item).map_err(|_| Stop::Closed)
     }
 }
-
-/// An event from its JSON form, checked as the API checks it.
-pub fn parse_event(value: serde_json::Value) -> Result<EventInput, Vec<FieldError>> {
-    let input: EventInput = crate::json::from_value(value).map_err(|err| match err {
-        ApiError::Validation(errors) => errors,
-        other => vec![FieldError::new("body", other.to_string())],
-    })?;
-    input.check()?;
-    Ok(input)
-}
-
-/// A JSON record is an event, optionally with `known_at`: when what it says
-/// became public, so that an archive can be loaded with its own history.
-/// It may also carry what an export adds to an event (`id`, `version`,
-/// `created_at`, `updated_at`), so that an export re-imports: the `id` is
-/// kept, the others are the importing store's to assign and are ignored.
-fn json_record(line: u64, bytes: usize, mut value: serde_json::Value) -> Record {
-    let mut errors = Vec::new();
-    let known_at = take_known_at(&mut value).unwrap_or_else(|error| {
-        errors.push(error);
-        None
-    });
-    let id = take_id(&mut value).unwrap_or_else(|error| {
-        errors.push(error);
-        None
-    });
-    drop_assigned_fields(&mut value);
-    let parsed = match parse_event(value) {
-        Ok(input) if errors.is_empty() => Ok(Parsed {
-            input,
-            id,
-            known_at,
-        }),
-        Ok(_) => Err(errors),
-        Err(mut event_errors) => {
-            event_errors.append(&mut errors);
-            Err(event_errors)
-        }
-    };
-    Record {
-        line,
-        bytes,
-        parsed,
-    }
-}
-
-fn take_known_at(value: &mut serde_json::Value) -> Result<Option<DateTime<Utc>>, FieldError> {
-    let Some(raw) = value.as_object_mut().and_then(|o| o.remove("known_at")) else {
-        return Ok(None);
-    };
-    raw.as_str()
-        .and_then(|t| crate::filter::parse_instant(t).ok())
-        .map(Some)
-        .ok_or_else(|| FieldError::new("known_at", "must be an RFC 3339 date-time with offset"))
-}
-
-/// The record's `id`, if it has one (`null` is none).
-fn take_id(value: &mut serde_json::Value) -> Result<Option<EventId>, FieldError> {
-    match value.as_object_mut().and_then(|o| o.remove("id")) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(text)) => parse_id(&text).map(Some),
-        Some(other) => Err(FieldError::new(
-            "id",
-            format!("must be an event id (a UUID), not {other}"),
-        )),
-    }
-}
-
-/// An event id from an import's `id` field or column.
-pub fn parse_id(text: &str) -> Result<EventId, FieldError> {
-    text.parse::<EventId>()
-        .map_err(|e| FieldError::new("id", format!("{e}; an event id is a UUID")))
-}
-
-/// Removes the fields an export carries that the importing store assigns
-/// itself (`version`, `created_at`, `updated_at`): whatever they hold, a
-/// record's history starts anew in this store.
-fn drop_assigned_fields(value: &mut serde_json::Value) {
-    if let Some(object) = value.as_object_mut() {
-        for key in ASSIGNED_FIELDS {
-            object.remove(*key);
-        }
-    }
-}
-
-/// Fields of an exported event that an import ignores.
-pub const ASSIGNED_FIELDS: &[&str] = &["version", "created_at", "updated_at"];
 
 /// NDJSON: one event per line; blank lines are skipped.
 fn ndjson(reader: impl Read, sink: &mut Sink, limit: usize) -> Result<(), Stop> {
@@ -591,13 +479,6 @@ fn bad_timeline(index: usize, line: u64, err: ApiError) -> Stop {
         path => format!("timelines[{index}].{path}"),
     };
     Stop::Fatal(FieldError::new(field, message).at_line(line))
-}
-
-/// Maps the rows of one CSV dialect to events.
-pub trait CsvColumns: Sized {
-    /// Reads the header row; a header that cannot be used fails the import.
-    fn from_header(header: &csv::StringRecord) -> Result<Self, FieldError>;
-    fn parse(&self, row: &csv::StringRecord) -> Result<Parsed, Vec<FieldError>>;
 }
 
 /// CSV with a header row, one event per row.
