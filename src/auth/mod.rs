@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use client_ip::ProxyTrust;
 
-use crate::db::events::ChangeMeta;
 use crate::error::ApiError;
+use crate::models::revision::ChangeMeta;
 use crate::models::token::{Scope, TokenId};
 use crate::rate_limit::RateLimiters;
 

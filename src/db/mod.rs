@@ -1,17 +1,18 @@
 //! Database access. Each submodule owns all SQL for one resource.
 
 pub mod actors;
+pub mod batch;
 pub mod counts;
 pub mod event_types;
 pub mod events;
 pub mod idempotency;
-pub mod import;
 pub mod readiness;
 pub mod redactions;
 pub mod revisions;
 pub mod sql;
 pub mod stats;
 pub mod store;
+pub mod stored;
 pub mod timelines;
 pub mod tokens;
 pub mod vocabulary;

@@ -11,7 +11,7 @@ use diesel::sql_types::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::events::parse_stored;
+use super::stored::parse_stored;
 use crate::error::ApiError;
 use crate::models::event::{Event, StoredEvent};
 use crate::models::revision::{ChangeKind, Revision, RevisionDetail};

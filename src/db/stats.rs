@@ -7,8 +7,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamp, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::events::{parse_stored, push_matching};
+use super::events::push_matching;
 use super::sql::SqlBuilder;
+use super::stored::parse_stored;
 use crate::error::ApiError;
 use crate::filter::EventFilter;
 use crate::models::stats::{Bucket, BucketCount, CasualtyRow, Dimension};

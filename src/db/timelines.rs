@@ -7,8 +7,8 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlU
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::events::ChangeMeta;
 use crate::error::ApiError;
+use crate::models::revision::ChangeMeta;
 use crate::models::timeline::{NewTimeline, Timeline, TimelinePatch};
 use crate::models::values::{EventId, TimelineSlug};
 

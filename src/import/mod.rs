@@ -18,11 +18,11 @@ use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
 
 use crate::db;
-use crate::db::events::ChangeMeta;
 use crate::db::revisions::NewRevision;
 use crate::error::{ApiError, FieldError};
 use crate::models::event::{Event, EventInput};
 use crate::models::revision::ChangeKind;
+use crate::models::revision::ChangeMeta;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
 use read::Item;
@@ -114,7 +114,7 @@ pub async fn import(
 ) -> Result<Summary, ApiError> {
     let mut items = read::spawn(format, reader, limits);
     conn.transaction::<_, ApiError, _>(async |conn| {
-        db::import::without_jit(conn).await?;
+        db::batch::without_jit(conn).await?;
         let mut loader = Loader::start(conn, mode, meta).await?;
         while let Some(item) = items.recv().await {
             loader.take(conn, item).await?;
@@ -200,7 +200,7 @@ impl Loader {
             errors: Errors::default(),
             summary: Summary::default(),
             ended: false,
-            now: db::import::transaction_time(conn).await?,
+            now: db::batch::transaction_time(conn).await?,
         })
     }
 
@@ -314,17 +314,17 @@ impl Loader {
             .iter()
             .filter_map(|(_, p)| p.input.external_id.as_ref().map(ToString::to_string))
             .collect();
-        let existing = db::import::existing(conn, external_ids).await?;
+        let existing = db::batch::existing(conn, external_ids).await?;
         let record_ids = batch
             .iter()
             .filter_map(|(_, p)| p.id.map(|id| id.0))
             .collect();
-        let existing_ids = db::import::existing_ids(conn, record_ids).await?;
+        let existing_ids = db::batch::existing_ids(conn, record_ids).await?;
         let given_known_at =
             self.known_at.is_some() || batch.iter().any(|(_, p)| p.known_at.is_some());
         let bounds = if given_known_at {
             let ids: Vec<EventId> = existing.values().map(|e| e.id).collect();
-            Some(db::import::known_at_bounds(conn, &ids).await?)
+            Some(db::batch::known_at_bounds(conn, &ids).await?)
         } else {
             None
         };
@@ -366,8 +366,8 @@ impl Loader {
     fn target(
         &self,
         parsed: &Parsed,
-        by_id: Option<&db::import::Existing>,
-        by_external_id: Option<&db::import::Existing>,
+        by_id: Option<&db::batch::Existing>,
+        by_external_id: Option<&db::batch::Existing>,
     ) -> Result<(EventId, bool), FieldError> {
         if let (Some(a), Some(b)) = (by_id, by_external_id)
             && a.id != b.id
@@ -393,12 +393,12 @@ impl Loader {
         updates: &[(EventId, &Parsed)],
     ) -> Result<(), ApiError> {
         let (create_rows, update_rows) = (rows(creates), rows(updates));
-        db::import::lock_live(conn, &ids(&update_rows)).await?;
+        db::batch::lock_live(conn, &ids(&update_rows)).await?;
         let before = by_id(db::events::find_many(conn, &ids(&update_rows)).await?);
-        db::import::insert(conn, &create_rows).await?;
-        db::import::update(conn, &update_rows).await?;
+        db::batch::insert(conn, &create_rows).await?;
+        db::batch::update(conn, &update_rows).await?;
         let all: Vec<_> = create_rows.iter().chain(&update_rows).copied().collect();
-        let shared = db::import::write_children(conn, &all, &ids(&update_rows)).await?;
+        let shared = db::batch::write_children(conn, &all, &ids(&update_rows)).await?;
         let now = self.now;
         let created: Vec<Event> = creates
             .iter()
@@ -432,7 +432,7 @@ impl Loader {
             changed_fields: fields.clone(),
             known_at: *known_at,
         }));
-        db::import::restore_versions(conn, &unchanged).await?;
+        db::batch::restore_versions(conn, &unchanged).await?;
         db::revisions::append(conn, &revisions, self.author.as_deref()).await?;
         self.summary.created += created.len();
         self.summary.updated += changed.len();
@@ -484,7 +484,7 @@ fn pending_keys(parsed: &Parsed) -> Vec<String> {
     external_id.into_iter().chain(id).collect()
 }
 
-fn id_taken(found: &db::import::Existing) -> FieldError {
+fn id_taken(found: &db::batch::Existing) -> FieldError {
     let id = found.id;
     let message = if found.deleted {
         format!("id `{id}` belongs to a deleted event")

@@ -7,6 +7,14 @@ use utoipa::ToSchema;
 use super::event::Event;
 use super::redaction::Redaction;
 
+/// Metadata of a change that is not part of the event: when the information
+/// became public (`known_at`, default: now) and who made the change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeMeta {
+    pub known_at: Option<DateTime<Utc>>,
+    pub author: Option<String>,
+}
+
 /// What kind of change a revision records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

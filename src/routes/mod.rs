@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
-use crate::db::events::{ChangeMeta, Page};
+use crate::db::events::Page;
 use crate::error::ApiError;
 use crate::filter::parse_instant;
 use crate::models::event::{Event, PageExtras, StoredEvent, write_event_page};
+use crate::models::revision::ChangeMeta;
 use crate::models::values::EventId;
 use crate::state::AppState;
 

@@ -20,9 +20,17 @@ use crate::models::values::EventId;
 /// An event to write, and the id it has (or gets).
 pub type Row<'a> = (EventId, &'a EventInput);
 
-/// The writable columns, in the order [`push_unnest`] names them.
-const WRITABLE: &str = "title, summary, language, event_type, occurred_start, occurred_end, precision, timezone, \
-     location_name, admin1, country_code, lat, lon, casualties, status, tags, external_id";
+/// The writable columns of `events`, in the order [`push_unnest`] and
+/// single writes (`db::events`) bind them: the one place that lists them.
+macro_rules! writable_columns {
+    () => {
+        "title, summary, language, event_type, occurred_start, occurred_end, precision, timezone, \
+         location_name, admin1, country_code, lat, lon, casualties, status, tags, external_id"
+    };
+}
+pub(crate) use writable_columns;
+
+const WRITABLE: &str = writable_columns!();
 
 /// The same columns read from the unnested relation `t` (tags arrive as JSON arrays).
 const FROM_T: &str = "t.title, t.summary, t.language, t.event_type, t.occurred_start, t.occurred_end, t.precision, \
