@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(feature = "bench")]
 pub mod bench_sql;
 pub mod bulk;
 pub mod conditional;

@@ -3,7 +3,6 @@ use chronik::config::Config;
 use chronik::tokens::{self, TokenCommand};
 use chronik::{app, import, openapi, telemetry};
 use clap::{Parser, Subcommand};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -50,7 +49,9 @@ enum Command {
     },
     /// Print the OpenAPI spec (as committed in openapi/openapi.json).
     Openapi,
-    /// Print, as JSON, the SQL and bind values a read request sends (for bench/run).
+    /// Print, as JSON, the SQL and bind values a read request sends (for
+    /// bench/run, which builds with `--features bench`).
+    #[cfg(feature = "bench")]
     #[command(hide = true)]
     BenchSql {
         /// Path and query string, e.g. `/v1/events?from=2020-01-01&to=2020-01-30&limit=100`.
@@ -90,7 +91,9 @@ async fn main() -> anyhow::Result<()> {
             let mut conn = pool.get().await?;
             emit(&tokens::run(&mut conn, command).await?)
         }
+        #[cfg(feature = "bench")]
         Command::BenchSql { target } => {
+            use diesel_async::{AsyncConnection, AsyncPgConnection};
             let mut conn = AsyncPgConnection::establish(&config.database_url).await?;
             let statement = chronik::bench_sql::capture(&mut conn, &target).await?;
             emit(&format!("{}\n", serde_json::to_string(&statement)?))

@@ -98,11 +98,13 @@ pub struct SqlBuilder {
     pending: std::collections::VecDeque<String>,
     /// Set by [`SqlBuilder::capture`]: the statement's text, while `query`
     /// collects its bind values instead.
+    #[cfg(feature = "bench")]
     captured: Option<String>,
 }
 
 /// A statement as Chronik sends it: its text with `$n` placeholders, and the
 /// query that returns its bind values as Postgres prints them.
+#[cfg(feature = "bench")]
 pub struct Captured {
     pub sql: String,
     pub binds: Query,
@@ -119,6 +121,7 @@ impl SqlBuilder {
                 cached: true,
             },
             pending: Default::default(),
+            #[cfg(feature = "bench")]
             captured: None,
         }
     }
@@ -141,6 +144,7 @@ impl SqlBuilder {
     /// `ARRAY[$1::text, $2::text, …] AS binds` with the same typed binds, so
     /// Postgres itself renders each value the way a text-mode client (such
     /// as pgbench) would send it.
+    #[cfg(feature = "bench")]
     pub fn capture() -> Self {
         Self {
             captured: Some(String::new()),
@@ -149,10 +153,12 @@ impl SqlBuilder {
     }
 
     pub fn sql(&mut self, sql: &str) -> &mut Self {
-        match &mut self.captured {
-            Some(text) => text.push_str(sql),
-            None => self.query.push_sql(sql),
+        #[cfg(feature = "bench")]
+        if let Some(text) = &mut self.captured {
+            text.push_str(sql);
+            return self;
         }
+        self.query.push_sql(sql);
         self
     }
 
@@ -163,8 +169,9 @@ impl SqlBuilder {
         V: ToSql<ST, Pg> + Send + 'static,
         ST: Send + 'static,
     {
-        let n = self.query.binds.len() + 1;
+        #[cfg(feature = "bench")]
         if let Some(text) = &mut self.captured {
+            let n = self.query.binds.len() + 1;
             text.push_str(&format!("${n}"));
             if n > 1 {
                 self.query.push_sql(", ");
@@ -177,6 +184,7 @@ impl SqlBuilder {
         self.query
             .parts
             .push(self.pending.pop_front().unwrap_or_default());
+        #[cfg(feature = "bench")]
         if self.captured.is_some() {
             self.query.push_sql("::text");
         }
@@ -215,6 +223,7 @@ impl SqlBuilder {
     }
 
     /// The recorded statement, if this builder was made by [`SqlBuilder::capture`].
+    #[cfg(feature = "bench")]
     pub fn into_captured(mut self) -> Option<Captured> {
         let sql = self.captured.take()?;
         self.query.push_sql("]::text[] AS binds");

@@ -2,6 +2,7 @@
 
 mod access_paths;
 mod auth;
+#[cfg(feature = "bench")]
 mod bench_sql;
 mod cli;
 mod concurrency;

@@ -10,7 +10,10 @@ mod rows;
 mod writes;
 
 pub use known_at::known_at_error;
-pub use query::{push_filter, push_find, push_list, push_matching, push_select, push_source};
+pub(crate) use query::{push_filter, push_matching, push_source};
+/// What `chronik bench-sql` captures: the statements reads send.
+#[cfg(feature = "bench")]
+pub use query::{push_find, push_list, push_select};
 pub use reads::{
     Page, SCAN_BATCH, SCAN_SEND_TIMEOUT, ScanError, count_all, find, find_by_external_id, list,
     scan,
