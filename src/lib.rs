@@ -19,6 +19,7 @@ pub mod models;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod schema;
 pub mod telemetry;
 pub mod tokens;
 pub mod vocabulary;
