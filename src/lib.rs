@@ -20,6 +20,7 @@ pub mod models;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod schema;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;

@@ -20,7 +20,9 @@ pub struct ActorRow {
 
 /// Actors ordered by lower-cased name, optionally those whose name starts
 /// with `prefix` (case-insensitive), after the `after` key. Returns one row
-/// more than `limit` when another page follows.
+/// more than `limit` when another page follows. Hand-built: a correlated
+/// count per actor (diesel's DSL has no correlated subqueries) under
+/// optional filters, each combination a statement kept prepared.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     prefix: Option<&str>,

@@ -34,6 +34,7 @@ pub async fn count(
         CountMode::Exact => "SELECT count(*) AS count",
         CountMode::Estimated => "EXPLAIN (FORMAT JSON) SELECT 1",
     };
+    // Hand-built: a count (or EXPLAIN) over the dynamic event filter.
     let mut q = SqlBuilder::new(head);
     push_source(&mut q, filter);
     push_filter(&mut q, filter);

@@ -1,23 +1,19 @@
 //! All SQL for the event-type vocabulary.
 
-use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{Nullable, Text, Timestamptz};
+use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::error::ApiError;
 use crate::models::event_type::{EventType, NewEventType};
+use crate::schema::event_types;
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_types, check_for_backend(diesel::pg::Pg))]
 struct EventTypeRow {
-    #[diesel(sql_type = Text)]
     slug: String,
-    #[diesel(sql_type = Text)]
     label: String,
-    #[diesel(sql_type = Nullable<Text>)]
     description: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
 }
 
@@ -35,29 +31,31 @@ impl EventTypeRow {
     }
 }
 
-pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<EventType>, ApiError> {
-    let rows: Vec<EventTypeRow> = SqlBuilder::fixed(
-        "SELECT slug, label, description, created_at FROM event_types ORDER BY slug",
-    )
-    .build()
-    .load(conn)
-    .await?;
-    rows.into_iter().map(EventTypeRow::into_model).collect()
+/// A new row; `created_at` is the column's default.
+#[derive(Insertable)]
+#[diesel(table_name = event_types, treat_none_as_default_value = false)]
+struct NewEventTypeRow<'a> {
+    slug: &'a str,
+    label: &'a str,
+    description: Option<&'a str>,
 }
 
-#[derive(QueryableByName)]
-struct Slug {
-    #[diesel(sql_type = Text)]
-    slug: String,
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<EventType>, ApiError> {
+    let rows: Vec<EventTypeRow> = event_types::table
+        .select(EventTypeRow::as_select())
+        .order(event_types::slug)
+        .load(conn)
+        .await?;
+    rows.into_iter().map(EventTypeRow::into_model).collect()
 }
 
 /// All known type slugs, sorted.
 pub async fn slugs(conn: &mut AsyncPgConnection) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<Slug> = SqlBuilder::fixed("SELECT slug FROM event_types ORDER BY slug")
-        .build()
+    Ok(event_types::table
+        .select(event_types::slug)
+        .order(event_types::slug)
         .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.slug).collect())
+        .await?)
 }
 
 pub async fn create(
@@ -67,18 +65,18 @@ pub async fn create(
     if new.label.trim().is_empty() || new.label.chars().count() > 200 {
         return Err(ApiError::invalid("label", "must be 1 to 200 characters"));
     }
-    let rows: Vec<EventTypeRow> = SqlBuilder::fixed(
-        "INSERT INTO event_types (slug, label, description) VALUES ($1, $2, $3) \
-         RETURNING slug, label, description, created_at",
-    )
-    .arg::<Text, _>(new.slug.to_string())
-    .arg::<Text, _>(new.label)
-    .arg::<Nullable<Text>, _>(new.description)
-    .build()
-    .load(conn)
-    .await?;
-    rows.into_iter()
-        .next()
+    let slug = new.slug.to_string();
+    let row = NewEventTypeRow {
+        slug: &slug,
+        label: &new.label,
+        description: new.description.as_deref(),
+    };
+    diesel::insert_into(event_types::table)
+        .values(&row)
+        .returning(EventTypeRow::as_returning())
+        .get_result::<EventTypeRow>(conn)
+        .await
+        .optional()?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("INSERT returned no row")))?
         .into_model()
 }

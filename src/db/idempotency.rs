@@ -2,10 +2,13 @@
 
 use super::sql::SqlBuilder;
 use diesel::QueryableByName;
-use diesel::sql_types::{Binary, Bool, Jsonb, Nullable, SmallInt, Text};
+use diesel::dsl;
+use diesel::prelude::*;
+use diesel::sql_types::{Binary, Bool, Jsonb, SmallInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::error::ApiError;
+use crate::schema::idempotency_keys;
 
 /// Keys are kept (and replayed) this long.
 pub const RETENTION: &str = "24 hours";
@@ -49,16 +52,26 @@ struct Claimed {
     claimed: bool,
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::pg::Pg))]
 struct Row {
-    #[diesel(sql_type = Binary)]
     request_hash: Vec<u8>,
-    #[diesel(sql_type = Nullable<SmallInt>)]
     status: Option<i16>,
-    #[diesel(sql_type = Nullable<Jsonb>)]
     headers: Option<serde_json::Value>,
-    #[diesel(sql_type = Nullable<Binary>)]
     body: Option<Vec<u8>>,
+}
+
+/// `idempotency_keys` filtered down to the row of one key.
+type KeyRow<'a> = dsl::Filter<
+    dsl::Filter<idempotency_keys::table, dsl::Eq<idempotency_keys::caller, &'a str>>,
+    dsl::Eq<idempotency_keys::key, &'a str>,
+>;
+
+/// The row of `key`.
+fn of_key<'a>(key: &KeyRef<'a>) -> KeyRow<'a> {
+    idempotency_keys::table
+        .filter(idempotency_keys::caller.eq(key.caller))
+        .filter(idempotency_keys::key.eq(key.key))
 }
 
 /// Claims `key` for a request, or returns what is known about its first use.
@@ -73,6 +86,7 @@ pub async fn claim(
     // The row can vanish between the two statements (its request failed and
     // released it): then claim again.
     for _ in 0..3 {
+        // Hand-built: an upsert whose DO UPDATE has a condition.
         let claimed: Vec<Claimed> = SqlBuilder::fixed(&format!(
             "INSERT INTO idempotency_keys (caller, key, method, path, request_hash) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -94,15 +108,7 @@ pub async fn claim(
         if !claimed.is_empty() {
             return Ok(Claim::Claimed);
         }
-        let rows: Vec<Row> = SqlBuilder::fixed(
-            "SELECT request_hash, status, headers, body FROM idempotency_keys \
-             WHERE caller = $1 AND key = $2",
-        )
-        .arg::<Text, _>(key.caller.to_owned())
-        .arg::<Text, _>(key.key.to_owned())
-        .build()
-        .load(conn)
-        .await?;
+        let rows: Vec<Row> = of_key(key).select(Row::as_select()).load(conn).await?;
         if let Some(row) = rows.into_iter().next() {
             return Ok(Claim::Existing(row.into_existing()));
         }
@@ -134,6 +140,8 @@ pub async fn complete(
     response: &StoredResponse,
 ) -> Result<(), ApiError> {
     let headers = serde_json::to_value(&response.headers).map_err(ApiError::internal)?;
+    // Hand-built: diesel never keeps an UPDATE prepared, and this runs once
+    // per write sent with a key.
     SqlBuilder::fixed(
         "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, completed_at = now() \
          WHERE caller = $4 AND key = $5",
@@ -151,19 +159,16 @@ pub async fn complete(
 
 /// Forgets a claim whose request failed, so that a retry runs again.
 pub async fn release(conn: &mut AsyncPgConnection, key: &KeyRef<'_>) -> Result<(), ApiError> {
-    SqlBuilder::fixed(
-        "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL",
-    )
-    .arg::<Text, _>(key.caller.to_owned())
-    .arg::<Text, _>(key.key.to_owned())
-    .build()
-    .execute(conn)
-    .await?;
+    diesel::delete(of_key(key).filter(idempotency_keys::status.is_null()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Deletes keys past their retention; returns how many.
 pub async fn purge_expired(conn: &mut AsyncPgConnection) -> Result<usize, ApiError> {
+    // Hand-built: diesel types `now - interval` as `timestamp`, not comparable
+    // with `created_at` (and `created_at + interval < now` would not use its index).
     Ok(SqlBuilder::fixed(&format!(
         "DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"
     ))

@@ -3,14 +3,16 @@
 //! record of it in `event_redactions`.
 
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::sql::SqlBuilder;
 use crate::error::ApiError;
 use crate::models::redaction::{Reason, Redaction};
 use crate::models::values::EventId;
+use crate::schema::{event_redactions, event_revisions, event_timelines, events};
 
 /// What stays of an event once redacted: its id, type, dates, status,
 /// version and timestamps (so that every revision is still a valid event);
@@ -22,15 +24,12 @@ const REDACTED: &str = r#"{"external_id": null, "title": "[redacted]", "summary"
 /// The title a redacted event keeps.
 pub const REDACTED_TITLE: &str = "[redacted]";
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_redactions, check_for_backend(diesel::pg::Pg))]
 struct RedactionRow {
-    #[diesel(sql_type = Timestamptz)]
     redacted_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Text>)]
     redacted_by: Option<String>,
-    #[diesel(sql_type = Text)]
     reason: String,
-    #[diesel(sql_type = Integer)]
     revisions: i32,
 }
 
@@ -43,12 +42,6 @@ impl From<RedactionRow> for Redaction {
             revisions: row.revisions,
         }
     }
-}
-
-#[derive(QueryableByName)]
-struct Deleted {
-    #[diesel(sql_type = Bool)]
-    deleted: bool,
 }
 
 /// Redacts the deleted event `id`: every revision's content, the event row,
@@ -72,14 +65,14 @@ pub async fn redact(
 
 /// Locks the event; only a deleted one that is not yet redacted qualifies.
 async fn check_redactable(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), ApiError> {
-    let rows: Vec<Deleted> = SqlBuilder::fixed(
-        "SELECT deleted_at IS NOT NULL AS deleted FROM events WHERE id = $1 FOR UPDATE",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .load(conn)
-    .await?;
-    match rows.into_iter().next().map(|row| row.deleted) {
+    let deleted: Option<bool> = events::table
+        .find(id.0)
+        .select(events::deleted_at.is_not_null())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    match deleted {
         None => Err(ApiError::NotFound(format!("no event with id {id}"))),
         Some(false) => Err(ApiError::Conflict(format!(
             "event {id} is not deleted; delete it first (DELETE /v1/events/{id}), then redact its history"
@@ -97,18 +90,26 @@ async fn record(
     reason: &Reason,
     author: Option<&str>,
 ) -> Result<Redaction, ApiError> {
-    let rows: Vec<RedactionRow> = SqlBuilder::fixed(
-        "INSERT INTO event_redactions (event_id, redacted_by, reason, revisions) \
-         SELECT $1, $2, $3, count(*) FROM event_revisions WHERE event_id = $4 \
-         RETURNING redacted_at, redacted_by, reason, revisions",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .arg::<Nullable<Text>, _>(author.map(str::to_owned))
-    .arg::<Text, _>(reason.as_str().to_owned())
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .load(conn)
-    .await?;
+    // The revisions are counted in the same statement that records them.
+    let counted = event_revisions::table
+        .filter(event_revisions::event_id.eq(id.0))
+        .select((
+            id.0.into_sql::<SqlUuid>(),
+            author.into_sql::<Nullable<Text>>(),
+            reason.as_str().into_sql::<Text>(),
+            count_star().fallible_cast::<Integer>(),
+        ));
+    let rows: Vec<RedactionRow> = diesel::insert_into(event_redactions::table)
+        .values(counted)
+        .into_columns((
+            event_redactions::event_id,
+            event_redactions::redacted_by,
+            event_redactions::reason,
+            event_redactions::revisions,
+        ))
+        .returning(RedactionRow::as_returning())
+        .load(conn)
+        .await?;
     rows.into_iter()
         .next()
         .map(Redaction::from)
@@ -118,6 +119,8 @@ async fn record(
 /// Rewrites every revision (the one exception the history's append-only
 /// trigger makes) and marks each deleted, so no `as_of` read finds any.
 async fn erase_history(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), ApiError> {
+    // Hand-built: a setting set by a function call, and a JSON merge done by
+    // Postgres (`||` on jsonb) that diesel's DSL has no operator for on `json`.
     SqlBuilder::fixed("SELECT set_config('chronik.redacting', $1, true)")
         .arg::<Text, _>(id.to_string())
         .build()
@@ -139,17 +142,24 @@ async fn erase_history(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), 
 
 /// Empties the event row and its links, and drops what only it cited.
 async fn erase_current(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), ApiError> {
-    SqlBuilder::fixed(
-        "UPDATE events SET external_id = NULL, title = $1, summary = NULL, language = NULL, \
-             timezone = NULL, location_name = NULL, admin1 = NULL, country_code = NULL, lat = NULL, \
-             lon = NULL, casualties = '[]', tags = '{}' \
-         WHERE id = $2",
-    )
-    .arg::<Text, _>(REDACTED_TITLE)
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .execute(conn)
-    .await?;
+    diesel::update(events::table.find(id.0))
+        .set((
+            events::external_id.eq(None::<String>),
+            events::title.eq(REDACTED_TITLE),
+            events::summary.eq(None::<String>),
+            events::language.eq(None::<String>),
+            events::timezone.eq(None::<String>),
+            events::location_name.eq(None::<String>),
+            events::admin1.eq(None::<String>),
+            events::country_code.eq(None::<String>),
+            events::lat.eq(None::<f64>),
+            events::lon.eq(None::<f64>),
+            events::casualties.eq(serde_json::json!([])),
+            events::tags.eq(Vec::<Option<String>>::new()),
+        ))
+        .execute(conn)
+        .await?;
+    // Hand-built: a data-modifying CTE, which diesel's DSL cannot express.
     // Each CTE's delete is not visible to its outer statement: that asks for other events' links.
     let unlink_and_drop_orphans = [
         "WITH gone AS (DELETE FROM event_actors WHERE event_id = $1 RETURNING actor_id) \
@@ -167,18 +177,18 @@ async fn erase_current(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), 
             .execute(conn)
             .await?;
     }
-    let unlink = [
-        "DELETE FROM event_timelines WHERE event_id = $1",
-        // A replayable response to the event's creation would hand its content out again.
+    diesel::delete(event_timelines::table.filter(event_timelines::event_id.eq(id.0)))
+        .execute(conn)
+        .await?;
+    // A replayable response to the event's creation would hand its content
+    // out again. Hand-built: a byte search with functions the DSL does not know.
+    SqlBuilder::fixed(
         "DELETE FROM idempotency_keys WHERE position(convert_to($1::uuid::text, 'UTF8') IN body) > 0",
-    ];
-    for sql in unlink {
-        SqlBuilder::fixed(sql)
-            .arg::<SqlUuid, _>(id.0)
-            .build()
-            .execute(conn)
-            .await?;
-    }
+    )
+    .arg::<SqlUuid, _>(id.0)
+    .build()
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -187,12 +197,11 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     id: EventId,
 ) -> Result<Option<Redaction>, ApiError> {
-    let rows: Vec<RedactionRow> = SqlBuilder::fixed(
-        "SELECT redacted_at, redacted_by, reason, revisions FROM event_redactions WHERE event_id = $1",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().next().map(Redaction::from))
+    Ok(event_redactions::table
+        .find(id.0)
+        .select(RedactionRow::as_select())
+        .first::<RedactionRow>(conn)
+        .await
+        .optional()?
+        .map(Redaction::from))
 }

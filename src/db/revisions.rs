@@ -5,10 +5,10 @@
 
 use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{
-    Array, BigInt, Integer, Json, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::pg::{Pg, PgValue};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Json, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::stored::parse_stored;
@@ -16,21 +16,18 @@ use crate::error::ApiError;
 use crate::models::event::{Event, StoredEvent};
 use crate::models::revision::{ChangeKind, Revision, RevisionDetail};
 use crate::models::values::EventId;
+use crate::schema::event_revisions;
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_revisions, check_for_backend(Pg))]
 struct RevisionRow {
-    #[diesel(sql_type = Integer)]
     version: i32,
-    #[diesel(sql_type = Text)]
     kind: String,
-    #[diesel(sql_type = Timestamptz)]
     known_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
     recorded_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Text>)]
     author: Option<String>,
-    #[diesel(sql_type = Array<Text>)]
-    changed_fields: Vec<String>,
+    /// The column's type allows NULL elements; none is ever written.
+    changed_fields: Vec<Option<String>>,
 }
 
 impl RevisionRow {
@@ -41,20 +38,24 @@ impl RevisionRow {
             known_at: self.known_at,
             recorded_at: self.recorded_at,
             author: self.author,
-            changed_fields: self.changed_fields,
+            changed_fields: self
+                .changed_fields
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("a stored changed field is NULL"))
+                })?,
         })
     }
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_revisions, check_for_backend(Pg))]
 struct DetailRow {
     #[diesel(embed)]
     revision: RevisionRow,
-    #[diesel(sql_type = Json)]
     snapshot: serde_json::Value,
 }
-
-const REVISION_COLUMNS: &str = "version, kind, known_at, recorded_at, author, changed_fields";
 
 fn snapshot(value: serde_json::Value) -> Result<Event, ApiError> {
     serde_json::from_value(value).map_err(ApiError::internal)
@@ -68,16 +69,14 @@ pub async fn list(
     after: i32,
     limit: i64,
 ) -> Result<Vec<Revision>, ApiError> {
-    let rows: Vec<RevisionRow> = SqlBuilder::fixed(&format!(
-        "SELECT {REVISION_COLUMNS} FROM event_revisions WHERE event_id = $1 AND version > $2 \
-         ORDER BY version LIMIT $3"
-    ))
-    .arg::<SqlUuid, _>(id.0)
-    .arg::<Integer, _>(after)
-    .arg::<BigInt, _>(limit)
-    .build()
-    .load(conn)
-    .await?;
+    let rows: Vec<RevisionRow> = event_revisions::table
+        .filter(event_revisions::event_id.eq(id.0))
+        .filter(event_revisions::version.gt(after))
+        .order(event_revisions::version)
+        .limit(limit)
+        .select(RevisionRow::as_select())
+        .load(conn)
+        .await?;
     rows.into_iter().map(RevisionRow::into_revision).collect()
 }
 
@@ -92,13 +91,11 @@ pub async fn get(
     id: EventId,
     version: i32,
 ) -> Result<Option<RevisionDetail>, ApiError> {
-    let rows: Vec<DetailRow> = SqlBuilder::fixed(&format!(
-        "SELECT {REVISION_COLUMNS}, snapshot FROM event_revisions WHERE event_id = $1 AND version = $2"
-    ))
-    .arg::<SqlUuid, _>(id.0)
-    .arg::<Integer, _>(version)
-    .build().load(conn)
-    .await?;
+    let rows: Vec<DetailRow> = event_revisions::table
+        .find((id.0, version))
+        .select(DetailRow::as_select())
+        .load(conn)
+        .await?;
     rows.into_iter()
         .next()
         .map(|row| {
@@ -111,13 +108,22 @@ pub async fn get(
         .transpose()
 }
 
-#[derive(QueryableByName)]
+/// A revision's snapshot read as a [`StoredEvent`] (whose `FromSql` lives
+/// with the event reads).
+#[derive(FromSqlRow)]
+struct Snapshot(StoredEvent);
+
+impl FromSql<Json, Pg> for Snapshot {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        StoredEvent::from_sql(bytes).map(Self)
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_revisions, check_for_backend(Pg))]
 struct AsOfRow {
-    #[diesel(sql_type = Integer)]
     version: i32,
-    #[diesel(sql_type = Json)]
-    snapshot: StoredEvent,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
+    snapshot: Snapshot,
     deleted: bool,
 }
 
@@ -128,16 +134,16 @@ pub async fn find_as_of(
     id: EventId,
     as_of: DateTime<Utc>,
 ) -> Result<Option<(i32, StoredEvent)>, ApiError> {
-    let rows: Vec<AsOfRow> = SqlBuilder::fixed(
-        "SELECT version, snapshot, deleted FROM event_revisions WHERE event_id = $1 AND known_at <= $2 \
-         ORDER BY version DESC LIMIT 1",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .arg::<Timestamptz, _>(as_of)
-    .build().load(conn)
-    .await?;
+    let rows: Vec<AsOfRow> = event_revisions::table
+        .filter(event_revisions::event_id.eq(id.0))
+        .filter(event_revisions::known_at.le(as_of))
+        .order(event_revisions::version.desc())
+        .limit(1)
+        .select(AsOfRow::as_select())
+        .load(conn)
+        .await?;
     match rows.into_iter().next() {
-        Some(row) if !row.deleted => Ok(Some((row.version, row.snapshot))),
+        Some(row) if !row.deleted => Ok(Some((row.version, row.snapshot.0))),
         _ => Ok(None),
     }
 }
@@ -181,6 +187,7 @@ pub async fn append(
     // earlier but waited for the lock still records a later time than the
     // writer it waited for, and the default `known_at` never goes backwards.
     // It is read once per row, so that the default `known_at` equals `recorded_at`.
+    // Hand-built: one INSERT … SELECT over unnest()ed arrays for the whole batch.
     SqlBuilder::fixed(
         "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
              deleted, occurred_start, occurred_from, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \

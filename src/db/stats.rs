@@ -45,6 +45,7 @@ pub async fn bucket_counts(
     bucket: Bucket,
     tz: chrono_tz::Tz,
 ) -> Result<Vec<BucketCount>, ApiError> {
+    // Hand-built: aggregates over the dynamic event filter (`push_matching`).
     let mut q = SqlBuilder::new("WITH m AS (");
     push_matching(&mut q, filter);
     q.sql(") SELECT date_trunc(")
@@ -95,6 +96,7 @@ pub async fn casualty_sums(
     tz: chrono_tz::Tz,
 ) -> Result<Vec<CasualtyRow>, ApiError> {
     let by = |d: Dimension| group_by.contains(&d);
+    // Hand-built: aggregates over the dynamic event filter (`push_matching`).
     let mut q = SqlBuilder::new("WITH m AS (");
     push_matching(&mut q, filter);
     q.sql(") SELECT ");

@@ -19,7 +19,8 @@ pub struct StoreVersion {
 }
 
 /// The current version: the 16 shards of the counter, read in one snapshot
-/// (each commit bumps one, so their sum moves with every commit).
+/// (each commit bumps one, so their sum moves with every commit). Hand-built:
+/// two scalar subqueries with casts (diesel's `sum` of a bigint is numeric).
 pub async fn current(conn: &mut AsyncPgConnection) -> Result<StoreVersion, ApiError> {
     let version = diesel::sql_query(
         "SELECT (SELECT epoch::text FROM store_epoch) AS epoch, \

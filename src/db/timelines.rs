@@ -3,7 +3,9 @@
 use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -11,8 +13,10 @@ use crate::error::ApiError;
 use crate::models::revision::ChangeMeta;
 use crate::models::timeline::{NewTimeline, Timeline, TimelinePatch};
 use crate::models::values::{EventId, TimelineSlug};
+use crate::schema::{event_timelines, timelines};
 
-/// Timelines with their statistics over live (not deleted) events.
+/// Timelines with their statistics over live (not deleted) events. Hand-built:
+/// a LATERAL aggregate over a join, which diesel's DSL cannot express.
 const SELECT_TIMELINES: &str = "\
 SELECT t.slug, t.title, t.description, t.created_at, t.updated_at, \
        s.event_count, s.first_event_at, s.last_event_at \
@@ -92,51 +96,58 @@ async fn get(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<Timeli
     find(conn, slug).await?.ok_or_else(|| not_found(slug))
 }
 
+/// A new row; the timestamps are the columns' defaults.
+#[derive(Insertable)]
+#[diesel(table_name = timelines, treat_none_as_default_value = false)]
+struct NewTimelineRow<'a> {
+    id: Uuid,
+    slug: &'a str,
+    title: &'a str,
+    description: Option<&'a str>,
+}
+
+/// What a patch changes: `None` keeps a column, `Some(None)` clears the
+/// description.
+#[derive(AsChangeset)]
+#[diesel(table_name = timelines)]
+struct TimelineChanges {
+    title: Option<String>,
+    description: Option<Option<String>>,
+}
+
 pub async fn create(conn: &mut AsyncPgConnection, new: NewTimeline) -> Result<Timeline, ApiError> {
-    SqlBuilder::fixed(
-        "INSERT INTO timelines (id, slug, title, description) VALUES ($1, $2, $3, $4)",
-    )
-    .arg::<SqlUuid, _>(Uuid::now_v7())
-    .arg::<Text, _>(new.slug.to_string())
-    .arg::<Text, _>(new.title.to_string())
-    .arg::<Nullable<Text>, _>(new.description)
-    .build()
-    .execute(conn)
-    .await?;
+    let slug = new.slug.to_string();
+    let title = new.title.to_string();
+    diesel::insert_into(timelines::table)
+        .values(&NewTimelineRow {
+            id: Uuid::now_v7(),
+            slug: &slug,
+            title: &title,
+            description: new.description.as_deref(),
+        })
+        .execute(conn)
+        .await?;
     get(conn, &new.slug).await
 }
 
+/// Applies a patch (a rare write: diesel does not keep UPDATE statements prepared).
 pub async fn update(
     conn: &mut AsyncPgConnection,
     slug: &TimelineSlug,
     patch: TimelinePatch,
 ) -> Result<Timeline, ApiError> {
-    let (set_description, description) = match patch.description {
-        Some(description) => (true, description),
-        None => (false, None),
+    let changes = TimelineChanges {
+        title: patch.title.map(String::from),
+        description: patch.description,
     };
-    let updated = SqlBuilder::fixed(
-        "UPDATE timelines SET title = COALESCE($1, title), \
-             description = CASE WHEN $2 THEN $3 ELSE description END, updated_at = now() \
-         WHERE slug = $4",
-    )
-    .arg::<Nullable<Text>, _>(patch.title.map(String::from))
-    .arg::<diesel::sql_types::Bool, _>(set_description)
-    .arg::<Nullable<Text>, _>(description)
-    .arg::<Text, _>(slug.to_string())
-    .build()
-    .execute(conn)
-    .await?;
+    let updated = diesel::update(timelines::table.filter(timelines::slug.eq(slug.as_str())))
+        .set((changes, timelines::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
     if updated == 0 {
         return Err(not_found(slug));
     }
     get(conn, slug).await
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
 }
 
 /// Deletes a timeline. Its events stay; each loses the timeline from its
@@ -148,24 +159,23 @@ pub async fn delete(
 ) -> Result<(), ApiError> {
     let slug = slug.clone();
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let members: Vec<IdRow> = SqlBuilder::fixed(
-            "DELETE FROM event_timelines et USING timelines t \
-                 WHERE et.timeline_id = t.id AND t.slug = $1 RETURNING et.event_id AS id",
+        let timeline = timelines::table
+            .filter(timelines::slug.eq(slug.as_str()))
+            .select(timelines::id);
+        let members: Vec<Uuid> = diesel::delete(
+            event_timelines::table.filter(event_timelines::timeline_id.eq_any(timeline)),
         )
-        .arg::<Text, _>(slug.to_string())
-        .build()
+        .returning(event_timelines::event_id)
         .load(conn)
         .await?;
-        let deleted = SqlBuilder::fixed("DELETE FROM timelines WHERE slug = $1")
-            .arg::<Text, _>(slug.to_string())
-            .build()
+        let deleted = diesel::delete(timelines::table.filter(timelines::slug.eq(slug.as_str())))
             .execute(conn)
             .await?;
         if deleted == 0 {
             return Err(not_found(&slug));
         }
         for member in members {
-            super::events::record_change(conn, EventId(member.id), &["timelines"], meta).await?;
+            super::events::record_change(conn, EventId(member), &["timelines"], meta).await?;
         }
         Ok(())
     })
@@ -183,43 +193,43 @@ pub async fn set_membership(
 ) -> Result<bool, ApiError> {
     let slug = slug.clone();
     conn.transaction::<_, ApiError, _>(async move |conn| {
-            let timeline_id = id_of(conn, &slug).await?;
-            super::events::lock_live(conn, event, None).await?;
-            let sql = if member {
-                "INSERT INTO event_timelines (timeline_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            } else {
-                "DELETE FROM event_timelines WHERE timeline_id = $1 AND event_id = $2"
-            };
-            let changed = SqlBuilder::fixed(sql)
-                .arg::<SqlUuid, _>(timeline_id)
-                .arg::<SqlUuid, _>(event.0)
-                .build().execute(conn)
+        let timeline_id = id_of(conn, &slug).await?;
+        super::events::lock_live(conn, event, None).await?;
+        let changed = if member {
+            diesel::insert_into(event_timelines::table)
+                .values((
+                    event_timelines::timeline_id.eq(timeline_id),
+                    event_timelines::event_id.eq(event.0),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
                 .await?
-                > 0;
-            if changed {
-                super::events::record_change(conn, event, &["timelines"], meta).await?;
-            }
-            Ok(changed)
-        })
+        } else {
+            diesel::delete(
+                event_timelines::table
+                    .filter(event_timelines::timeline_id.eq(timeline_id))
+                    .filter(event_timelines::event_id.eq(event.0)),
+            )
+            .execute(conn)
+            .await?
+        } > 0;
+        if changed {
+            super::events::record_change(conn, event, &["timelines"], meta).await?;
+        }
+        Ok(changed)
+    })
     .await
 }
 
 async fn id_of(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<Uuid, ApiError> {
-    let rows: Vec<IdRow> = SqlBuilder::fixed("SELECT id FROM timelines WHERE slug = $1 FOR SHARE")
-        .arg::<Text, _>(slug.to_string())
-        .build()
-        .load(conn)
-        .await?;
-    rows.into_iter()
-        .next()
-        .map(|r| r.id)
+    timelines::table
+        .filter(timelines::slug.eq(slug.as_str()))
+        .select(timelines::id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?
         .ok_or_else(|| not_found(slug))
-}
-
-#[derive(QueryableByName)]
-struct SlugRow {
-    #[diesel(sql_type = Text)]
-    slug: String,
 }
 
 /// Which of `slugs` name existing timelines. Locks them against deletion
@@ -228,11 +238,11 @@ pub async fn existing_slugs(
     conn: &mut AsyncPgConnection,
     slugs: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<SlugRow> =
-        SqlBuilder::fixed("SELECT slug FROM timelines WHERE slug = ANY($1) FOR SHARE")
-            .arg::<Array<Text>, _>(slugs.to_vec())
-            .build()
-            .load(conn)
-            .await?;
-    Ok(rows.into_iter().map(|r| r.slug).collect())
+    // `= ANY($1)` with one array bind: kept prepared whatever the number of slugs.
+    Ok(timelines::table
+        .filter(timelines::slug.eq_any(slugs))
+        .select(timelines::slug)
+        .for_share()
+        .load(conn)
+        .await?)
 }

@@ -1,38 +1,42 @@
 //! All SQL for API tokens.
 
-use super::sql::SqlBuilder;
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::dsl::{self, IntervalDsl, exists};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::sql::SqlBuilder;
 use crate::auth::secret::{self, Secret};
 use crate::error::ApiError;
 use crate::models::token::{CreatedToken, Scope, Token, TokenId, TokenStatus};
+use crate::schema::api_tokens;
 
-const COLUMNS: &str =
-    "id, name, scope, prefix, created_at, expires_at, revoked_at, last_used_at, created_by";
-
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_tokens, check_for_backend(diesel::pg::Pg))]
 struct TokenRow {
-    #[diesel(sql_type = SqlUuid)]
     id: Uuid,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Text)]
     scope: String,
-    #[diesel(sql_type = Text)]
     prefix: String,
-    #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     expires_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     revoked_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     last_used_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
+    created_by: Option<Uuid>,
+}
+
+/// A new row; the timestamps other than `expires_at` are the columns' defaults.
+#[derive(Insertable)]
+#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
+struct NewTokenRow<'a> {
+    id: Uuid,
+    name: &'a str,
+    scope: &'a str,
+    secret_hash: &'a [u8],
+    prefix: &'a str,
+    expires_at: Option<DateTime<Utc>>,
     created_by: Option<Uuid>,
 }
 
@@ -102,20 +106,23 @@ pub async fn create(
 ) -> Result<CreatedToken, ApiError> {
     spec.check()?;
     let secret = Secret::generate().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let rows: Vec<TokenRow> = SqlBuilder::fixed(&format!(
-        "INSERT INTO api_tokens (id, name, scope, secret_hash, prefix, expires_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-    ))
-    .arg::<SqlUuid, _>(TokenId::new().0)
-    .arg::<Text, _>(spec.name.trim().to_owned())
-    .arg::<Text, _>(spec.scope.as_str())
-    .arg::<Binary, _>(secret.hash().to_vec())
-    .arg::<Text, _>(secret.display_prefix())
-    .arg::<Nullable<Timestamptz>, _>(spec.expires_at)
-    .arg::<Nullable<SqlUuid>, _>(spec.created_by.map(|id| id.0))
-    .build()
-    .load(conn)
-    .await?;
+    let name = spec.name.trim();
+    let hash = secret.hash();
+    let prefix = secret.display_prefix();
+    let row = NewTokenRow {
+        id: TokenId::new().0,
+        name,
+        scope: spec.scope.as_str(),
+        secret_hash: &hash,
+        prefix: &prefix,
+        expires_at: spec.expires_at,
+        created_by: spec.created_by.map(|id| id.0),
+    };
+    let rows: Vec<TokenRow> = diesel::insert_into(api_tokens::table)
+        .values(&row)
+        .returning(TokenRow::as_returning())
+        .load(conn)
+        .await?;
     let token = single(rows)?;
     Ok(CreatedToken {
         token,
@@ -125,36 +132,38 @@ pub async fn create(
 
 /// Every token, oldest first (ids are UUID v7), revoked and expired ones included.
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Token>, ApiError> {
-    let rows: Vec<TokenRow> =
-        SqlBuilder::fixed(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id"))
-            .build()
-            .load(conn)
-            .await?;
+    let rows: Vec<TokenRow> = api_tokens::table
+        .select(TokenRow::as_select())
+        .order(api_tokens::id)
+        .load(conn)
+        .await?;
     rows.into_iter().map(TokenRow::into_model).collect()
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: TokenId) -> Result<Option<Token>, ApiError> {
-    let rows: Vec<TokenRow> =
-        SqlBuilder::fixed(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
-            .arg::<SqlUuid, _>(id.0)
-            .build()
-            .load(conn)
-            .await?;
-    rows.into_iter()
-        .next()
+    api_tokens::table
+        .find(id.0)
+        .select(TokenRow::as_select())
+        .first::<TokenRow>(conn)
+        .await
+        .optional()?
         .map(TokenRow::into_model)
         .transpose()
+}
+
+diesel::define_sql_function! {
+    /// SQL's `COALESCE`, for a nullable timestamp and a fallback.
+    fn coalesce(value: Nullable<Timestamptz>, fallback: Timestamptz) -> Nullable<Timestamptz>;
 }
 
 /// Revokes a token at once. Revoking a revoked token changes nothing (its
 /// `revoked_at` stays the first revocation).
 pub async fn revoke(conn: &mut AsyncPgConnection, id: TokenId) -> Result<Token, ApiError> {
-    let rows: Vec<TokenRow> = SqlBuilder::fixed(&format!(
-        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .arg::<SqlUuid, _>(id.0)
-    .build().load(conn)
-    .await?;
+    let rows: Vec<TokenRow> = diesel::update(api_tokens::table.find(id.0))
+        .set(api_tokens::revoked_at.eq(coalesce(api_tokens::revoked_at, dsl::now)))
+        .returning(TokenRow::as_returning())
+        .load(conn)
+        .await?;
     match rows.into_iter().next() {
         Some(row) => row.into_model(),
         None => Err(not_found(id)),
@@ -167,19 +176,15 @@ pub fn not_found(id: TokenId) -> ApiError {
 
 /// Whether some admin token can still be used (neither revoked nor expired).
 pub async fn has_live_admin(conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
-    #[derive(QueryableByName)]
-    struct Exists {
-        #[diesel(sql_type = Bool)]
-        exists: bool,
-    }
-    let rows: Vec<Exists> = SqlBuilder::fixed(
-        "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL \
-         AND (expires_at IS NULL OR expires_at > now())) AS exists",
-    )
-    .build()
-    .load(conn)
-    .await?;
-    Ok(rows.iter().any(|r| r.exists))
+    let live_admins = api_tokens::table
+        .filter(api_tokens::scope.eq(Scope::Admin.as_str()))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(dsl::now)),
+        );
+    Ok(diesel::select(exists(live_admins)).get_result(conn).await?)
 }
 
 /// The outcome of presenting a secret.
@@ -191,20 +196,17 @@ pub enum Authentication {
     Revoked,
 }
 
-#[derive(QueryableByName)]
+/// A token as authentication needs it, judged by the database's clock.
+#[derive(Queryable)]
 struct AuthRow {
-    #[diesel(sql_type = SqlUuid)]
     id: Uuid,
-    #[diesel(sql_type = Text)]
     scope: String,
-    #[diesel(sql_type = Binary)]
     secret_hash: Vec<u8>,
-    #[diesel(sql_type = Bool)]
-    expired: bool,
-    #[diesel(sql_type = Bool)]
+    /// `expires_at <= now()`; `None` for a token that never expires.
+    expired: Option<bool>,
     revoked: bool,
-    #[diesel(sql_type = Bool)]
-    stale: bool,
+    /// `last_used_at + 1 minute < now()`; `None` for a token never used.
+    used_recently: Option<bool>,
 }
 
 /// Looks up the token whose secret was presented. See [`secret::same_hash`]
@@ -217,17 +219,18 @@ pub async fn authenticate(
         return Ok(Authentication::Unknown);
     }
     let computed = secret::hash(presented);
-    let rows: Vec<AuthRow> = SqlBuilder::fixed(
-        "SELECT id, scope, secret_hash, \
-                COALESCE(expires_at <= now(), false) AS expired, \
-                revoked_at IS NOT NULL AS revoked, \
-                COALESCE(last_used_at < now() - interval '1 minute', true) AS stale \
-         FROM api_tokens WHERE secret_hash = $1",
-    )
-    .arg::<Binary, _>(computed.to_vec())
-    .build()
-    .load(conn)
-    .await?;
+    let rows: Vec<AuthRow> = api_tokens::table
+        .select((
+            api_tokens::id,
+            api_tokens::scope,
+            api_tokens::secret_hash,
+            api_tokens::expires_at.le(dsl::now),
+            api_tokens::revoked_at.is_not_null(),
+            (api_tokens::last_used_at + 1.minute()).ge(dsl::now),
+        ))
+        .filter(api_tokens::secret_hash.eq(computed.as_slice()))
+        .load(conn)
+        .await?;
     let Some(row) = rows
         .into_iter()
         .find(|row| secret::same_hash(&row.secret_hash, &computed))
@@ -237,14 +240,14 @@ pub async fn authenticate(
     if row.revoked {
         return Ok(Authentication::Revoked);
     }
-    if row.expired {
+    if row.expired.unwrap_or(false) {
         return Ok(Authentication::Expired);
     }
-    if row.stale {
-        // At most one write per token and minute, not one per request.
-        SqlBuilder::fixed("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
-            .arg::<SqlUuid, _>(row.id)
-            .build()
+    if !row.used_recently.unwrap_or(false) {
+        // At most one write per token and minute, not one per request (so
+        // that this UPDATE, which diesel does not keep prepared, is rare).
+        diesel::update(api_tokens::table.find(row.id))
+            .set(api_tokens::last_used_at.eq(dsl::now))
             .execute(conn)
             .await?;
     }
@@ -270,6 +273,7 @@ where
 {
     let name = name.to_owned();
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
+        // Hand-built: a function called for its effect, no table to query.
         SqlBuilder::fixed("SELECT pg_advisory_xact_lock(7205120)")
             .build()
             .execute(conn)

@@ -1,16 +1,18 @@
 //! Lookups that tell a filter value naming nothing from one that matches nothing.
 
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Bool, Text};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::sql::SqlBuilder;
 use crate::error::ApiError;
+use crate::schema::{actors, timelines};
 
-#[derive(QueryableByName)]
-struct Exists {
-    #[diesel(sql_type = Bool)]
-    exists: bool,
+diesel::define_sql_function! {
+    /// SQL's `lower`, as the generated `actors.name_key` applies it.
+    fn lower(text: Text) -> Text;
 }
 
 #[derive(QueryableByName)]
@@ -19,35 +21,19 @@ struct Value {
     value: String,
 }
 
-async fn exists(conn: &mut AsyncPgConnection, sql: &str, value: &str) -> Result<bool, ApiError> {
-    let rows: Vec<Exists> = SqlBuilder::fixed(sql)
-        .arg::<Text, _>(value.to_owned())
-        .build()
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().next().is_some_and(|row| row.exists))
-}
-
 pub async fn timeline_exists(conn: &mut AsyncPgConnection, slug: &str) -> Result<bool, ApiError> {
-    exists(
-        conn,
-        "SELECT EXISTS (SELECT 1 FROM timelines WHERE slug = $1) AS exists",
-        slug,
-    )
-    .await
+    let named = timelines::table.filter(timelines::slug.eq(slug));
+    Ok(diesel::select(exists(named)).get_result(conn).await?)
 }
 
 /// Whether any actor has this name (case-insensitive, as the `actor` filter matches).
 pub async fn actor_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<bool, ApiError> {
-    exists(
-        conn,
-        "SELECT EXISTS (SELECT 1 FROM actors WHERE name_key = lower($1)) AS exists",
-        name,
-    )
-    .await
+    let named = actors::table.filter(actors::name_key.eq(lower(name).nullable()));
+    Ok(diesel::select(exists(named)).get_result(conn).await?)
 }
 
-/// Which of `tags` no live event carries.
+/// Which of `tags` no live event carries. Hand-built: a set-returning
+/// `unnest` of the bound array, which diesel's DSL cannot select from.
 pub async fn unused_tags(
     conn: &mut AsyncPgConnection,
     tags: &[String],
