@@ -30,8 +30,8 @@ use crate::helpers::{TestApp, load_demo, spawn_app};
 
 /// Fewer examples (code blocks) or requests than these means the extraction
 /// broke, not that the docs shrank.
-const MIN_EXAMPLES: usize = 20;
-const MIN_REQUESTS: usize = 60;
+const MIN_EXAMPLES: usize = 25;
+const MIN_REQUESTS: usize = 70;
 /// The address the docs use for the server, and for a second one.
 const DOC_BASE: &str = "http://127.0.0.1:8080";
 const DOC_COPY: &str = "http://127.0.0.1:8081";
@@ -79,7 +79,10 @@ fn contains_curl(text: &str) -> bool {
     text.lines()
         .map(|l| l.trim_start())
         .filter(|l| !l.starts_with('#'))
-        .any(|l| l.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "curl"))
+        .any(|l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "curl")
+        })
 }
 
 /// The doc-test marker on `line`, if it is one: `<!-- doctest: … -->`.
@@ -103,7 +106,11 @@ fn parse(file: &str, markdown: &str) -> Doc {
     while i < lines.len() {
         let line = lines[i];
         if let Some(m) = marker(line) {
-            assert!(pending.is_none(), "{file}:{}: two doctest markers in a row", i + 1);
+            assert!(
+                pending.is_none(),
+                "{file}:{}: two doctest markers in a row",
+                i + 1
+            );
             pending = Some((i + 1, m));
             i += 1;
             continue;
@@ -126,7 +133,11 @@ fn parse(file: &str, markdown: &str) -> Doc {
             body.push(lines[i]);
             i += 1;
         }
-        assert!(i < lines.len(), "{file}:{}: unterminated code block", start + 1);
+        assert!(
+            i < lines.len(),
+            "{file}:{}: unterminated code block",
+            start + 1
+        );
         i += 1;
         let text = body.join("\n");
         let runnable = matches!(info.trim(), "sh" | "bash") && contains_curl(&text);
@@ -164,12 +175,17 @@ fn parse(file: &str, markdown: &str) -> Doc {
                     example.expect = Some(statuses);
                     doc.examples.push(example);
                 } else {
-                    panic!("{file}:{at}: unknown doctest marker `{m}` (skip REASON, expect STATUS…)");
+                    panic!(
+                        "{file}:{at}: unknown doctest marker `{m}` (skip REASON, expect STATUS…)"
+                    );
                 }
             }
         }
     }
-    assert!(pending.is_none(), "{file}: a doctest marker at the end of the file");
+    assert!(
+        pending.is_none(),
+        "{file}: a doctest marker at the end of the file"
+    );
     doc
 }
 
@@ -246,7 +262,11 @@ async fn demo_app() -> TestApp {
 /// what went wrong, with the output.
 async fn run(doc: &Doc) -> Result<usize, String> {
     let app = demo_app().await;
-    let copy = if doc.uses_copy { Some(spawn_app().await) } else { None };
+    let copy = if doc.uses_copy {
+        Some(spawn_app().await)
+    } else {
+        None
+    };
     let dir = workdir();
     let log = dir.join("doctest.log");
     let chronik = PathBuf::from(env!("CARGO_BIN_EXE_chronik"));
@@ -259,7 +279,11 @@ async fn run(doc: &Doc) -> Result<usize, String> {
     let mut command = tokio::process::Command::new("bash");
     command
         .arg("-c")
-        .arg(script(doc, &app.address, copy.as_ref().map(|c| c.address.as_str())))
+        .arg(script(
+            doc,
+            &app.address,
+            copy.as_ref().map(|c| c.address.as_str()),
+        ))
         .current_dir(&dir)
         .env("PATH", path)
         .env("BASE", &app.address)
@@ -278,10 +302,18 @@ async fn run(doc: &Doc) -> Result<usize, String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let tail = |s: &str| {
         let start = s.len().saturating_sub(3000);
-        let start = (start..=s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..=s.len())
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         s[start..].to_string()
     };
-    let context = || format!("--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}", tail(&stdout), tail(&stderr));
+    let context = || {
+        format!(
+            "--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            tail(&stdout),
+            tail(&stderr)
+        )
+    };
 
     // Each block's statuses, in order.
     let mut blocks: Vec<Vec<u16>> = Vec::new();
@@ -296,14 +328,25 @@ async fn run(doc: &Doc) -> Result<usize, String> {
         }
     }
     if !output.status.success() || !ended {
-        let at = blocks.len().checked_sub(1).and_then(|n| doc.examples.get(n));
+        let at = blocks
+            .len()
+            .checked_sub(1)
+            .and_then(|n| doc.examples.get(n));
         let statuses = blocks.last().cloned().unwrap_or_default();
         return Err(match at {
             Some(e) => format!(
                 "{}:{}: the example failed ({}; statuses so far {statuses:?})\n{}",
-                e.file, e.line, output.status, context()
+                e.file,
+                e.line,
+                output.status,
+                context()
             ),
-            None => format!("{}: the examples did not start ({})\n{}", doc.file, output.status, context()),
+            None => format!(
+                "{}: the examples did not start ({})\n{}",
+                doc.file,
+                output.status,
+                context()
+            ),
         });
     }
     if blocks.len() != doc.examples.len() {
@@ -357,7 +400,16 @@ async fn every_curl_example_in_the_docs_works_against_a_fresh_server() {
         "only {found} curl examples found in {:?}",
         docs.iter().map(|d| &d.file).collect::<Vec<_>>()
     );
-    for name in ["README.md", "docs/querying.md", "docs/import.md", "docs/history.md"] {
+    for name in [
+        "README.md",
+        "docs/querying.md",
+        "docs/writing.md",
+        "docs/history.md",
+        "docs/formats.md",
+        "docs/import.md",
+        "docs/access.md",
+        "docs/errors.md",
+    ] {
         let doc = docs.iter().find(|d| d.file == name);
         assert!(
             doc.is_some_and(|d| !d.examples.is_empty()),
@@ -400,7 +452,10 @@ fn examples_are_found_as_the_convention_says() {
     assert_eq!(doc.examples[0].line, 3);
     assert_eq!(doc.examples[0].expect, None);
     assert_eq!(doc.examples[1].expect, Some(vec![400]));
-    assert_eq!(doc.skipped, vec![(13, "needs a second machine".to_string())]);
+    assert_eq!(
+        doc.skipped,
+        vec![(13, "needs a second machine".to_string())]
+    );
 }
 
 #[test]
