@@ -19,7 +19,7 @@ pub struct ImportParams {
     /// a record matches the event with its `id` if there is one, else the one with its `external_id`.
     #[param(example = "upsert")]
     pub mode: Option<String>,
-    /// `acled`: the `text/csv` body is an ACLED export, mapped as the README documents.
+    /// `acled`: the `text/csv` body is an ACLED export, mapped as docs/import.md documents.
     /// Without it, the body is in Chronik's own format, as `Content-Type` says.
     #[param(example = "acled")]
     pub format: Option<String>,

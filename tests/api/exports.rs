@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Table, TestApp, event, rich_event, spawn_app, spawn_app_with, with};
 
-/// The CSV columns in their documented order (README, "CSV columns").
+/// The CSV columns in their documented order (docs/formats.md, "CSV columns").
 const CSV_COLUMNS: &[&str] = &[
     "id",
     "external_id",

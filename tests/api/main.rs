@@ -10,6 +10,7 @@ mod control_chars;
 mod cors;
 mod counts;
 mod demo;
+mod docs_examples;
 mod event_reads;
 mod event_writes;
 mod exports;
