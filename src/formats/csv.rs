@@ -1,6 +1,6 @@
 //! CSV (RFC 4180): UTF-8, a header row, CRLF line ends, fields quoted when
 //! they contain a comma, a quote or a line break. One row per event, in the
-//! fixed column order of [`COLUMNS`] (documented in the README), carrying
+//! fixed column order of `formats::columns::COLUMNS` (docs/formats.md, "CSV columns"), carrying
 //! every writable field, so that an export re-imports without loss.
 
 use chrono::SecondsFormat;

@@ -1,5 +1,5 @@
 //! ACLED's CSV export (the Armed Conflict Location & Event Data Project),
-//! mapped onto Chronik's fields as the README's "ACLED mapping" table
+//! mapped onto Chronik's fields as the "ACLED mapping" table of docs/import.md
 //! documents, so that a researcher can serve an ACLED extract as it is.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
