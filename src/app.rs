@@ -48,8 +48,12 @@ fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> 
 pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let workers = config.workers();
     let pools = worker_pools(config, workers)?;
+    let first_pool = pools
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no HTTP worker to serve with"))?;
     let base = AppState {
-        pool: pools[0].clone(),
+        pool: first_pool.clone(),
         exports: Slots::new(&config.database_url, Limits::exports(config))?,
         imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
@@ -81,7 +85,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         let n = next_pool.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = web::Data::new(AppState {
-            pool: pools[n % pools.len()].clone(),
+            pool: pools.get(n % pools.len()).unwrap_or(&first_pool).clone(),
             ..base.clone()
         });
         App::new()

@@ -63,7 +63,10 @@ pub async fn conditional_get(
 /// A strong tag: the first 128 bits of the body's SHA-256.
 fn body_tag(body: &[u8]) -> HeaderValue {
     let digest = Sha256::digest(body);
-    let tag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+    let tag = format!(
+        "\"{}\"",
+        URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
+    );
     HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
@@ -102,7 +105,10 @@ pub fn export_tag(
         hash_part(&mut hasher, &value);
     }
     let digest = hasher.finalize();
-    let tag = format!("W/\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+    let tag = format!(
+        "W/\"{}\"",
+        URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
+    );
     HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("W/\"\""))
 }
 

@@ -95,13 +95,13 @@ fn has_control(text: &str) -> bool {
 fn decodes_to_control(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
+    while let Some(&first) = bytes.get(i) {
+        let escaped = (first == b'%')
             .then(|| bytes.get(i + 1..i + 3))
             .flatten()
             .and_then(|hex| std::str::from_utf8(hex).ok())
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        let (byte, width) = escaped.map_or((bytes[i], 1), |b| (b, 3));
+        let (byte, width) = escaped.map_or((first, 1), |b| (b, 3));
         if byte.is_ascii_control() {
             return true;
         }

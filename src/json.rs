@@ -134,7 +134,7 @@ fn get_past<T: DeserializeOwned>(
         json!({}),
     ];
     for depth in (1..=spot.steps.len()).rev() {
-        let at = &spot.steps[..depth];
+        let at = spot.steps.get(..depth)?;
         let (last, parent) = at.split_last()?;
         // Leaving out is no patch for a missing field, nor possible for an array element.
         let leave_out =

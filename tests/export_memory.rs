@@ -2,6 +2,9 @@
 //! not grow with the size of the result. Its own test binary, so that no
 //! other test in the process moves the measurement.
 
+// Tests may panic on what they did not expect: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;

@@ -124,7 +124,8 @@ fn forwarded_for(headers: &HeaderMap, header: ClientIpHeader) -> Vec<IpAddr> {
     };
     // Keep only the hops right of the last unparsable one.
     let start = raw.iter().rposition(Option::is_none).map_or(0, |i| i + 1);
-    raw[start..]
+    raw.get(start..)
+        .unwrap_or_default()
         .iter()
         .flatten()
         .map(|ip| canonical(*ip))

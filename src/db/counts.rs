@@ -59,8 +59,8 @@ pub async fn count(
 
 /// `Plan Rows` of the top node of an `EXPLAIN (FORMAT JSON)` result.
 fn planned_rows(plan: &serde_json::Value) -> i64 {
-    plan[0]["Plan"]["Plan Rows"]
-        .as_f64()
+    plan.pointer("/0/Plan/Plan Rows")
+        .and_then(serde_json::Value::as_f64)
         .map_or(0, |rows| rows.round() as i64)
 }
 

@@ -241,6 +241,11 @@ impl SqlBuilder {
 /// and in order (`fixed` binds them in turn). A `$` followed by anything else
 /// (a dollar-quoted string, `$n` out of order) stays in the text.
 fn split_placeholders(sql: &str) -> Vec<String> {
+    fn push_last(parts: &mut [String], text: &str) {
+        if let Some(last) = parts.last_mut() {
+            last.push_str(text);
+        }
+    }
     let mut parts = vec![String::new()];
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
@@ -248,18 +253,16 @@ fn split_placeholders(sql: &str) -> Vec<String> {
         let after = &rest[at..];
         let is_next = after.starts_with(&next)
             && !after[next.len()..].starts_with(|c: char| c.is_ascii_digit());
-        let last = parts.len() - 1;
         if is_next {
-            parts[last].push_str(&rest[..at]);
+            push_last(&mut parts, &rest[..at]);
             parts.push(String::new());
             rest = &after[next.len()..];
         } else {
-            parts[last].push_str(&rest[..=at]);
+            push_last(&mut parts, &rest[..=at]);
             rest = &after[1..];
         }
     }
-    let last = parts.len() - 1;
-    parts[last].push_str(rest);
+    push_last(&mut parts, rest);
     parts
 }
 

@@ -98,16 +98,15 @@ impl CsvColumns for AcledColumns {
             .copied()
             .filter(|c| !index.contains_key(*c))
             .collect();
-        if missing.is_empty() {
-            Ok(Self { index })
-        } else {
-            Err(FieldError::new(
-                missing[0],
+        match missing.first() {
+            None => Ok(Self { index }),
+            Some(first) => Err(FieldError::new(
+                *first,
                 format!(
                     "not an ACLED export: missing column(s) {}",
                     missing.join(", ")
                 ),
-            ))
+            )),
         }
     }
 

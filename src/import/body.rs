@@ -42,9 +42,11 @@ impl std::io::Read for ChannelReader {
                 None => return Ok(0),
             }
         }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
+        let taken = self.chunk.split_to(buf.len().min(self.chunk.len()));
+        for (to, from) in buf.iter_mut().zip(taken.iter()) {
+            *to = *from;
+        }
+        Ok(taken.len())
     }
 }
 

@@ -269,7 +269,7 @@ struct Counted<R> {
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &byte in &buf[..n] {
+        for &byte in buf.get(..n).unwrap_or_default() {
             self.at.advance(byte)?;
         }
         Ok(n)
@@ -556,8 +556,10 @@ fn csv_header<R: Read>(
     let Some(first) = header.get(0).and_then(|h| h.strip_prefix('\u{feff}')) else {
         return Ok(header);
     };
-    let mut fields: Vec<String> = header.iter().map(String::from).collect();
-    fields[0] = first.to_owned();
+    let fields: Vec<String> = std::iter::once(first)
+        .chain(header.iter().skip(1))
+        .map(String::from)
+        .collect();
     Ok(csv::StringRecord::from(fields))
 }
 
@@ -604,7 +606,7 @@ impl<R: Read> Read for Limited<R> {
         let room = usize::try_from(end.saturating_sub(self.read)).unwrap_or(usize::MAX);
         if room == 0 && !buf.is_empty() {
             // At the bound: only the end of the input may follow.
-            let n = self.inner.read(&mut buf[..1])?;
+            let n = self.inner.read(buf.get_mut(..1).unwrap_or_default())?;
             if n > 0 {
                 self.bounds.tripped.set(true);
                 return Err(std::io::Error::other("the row is too large"));
@@ -613,12 +615,12 @@ impl<R: Read> Read for Limited<R> {
             return Ok(0);
         }
         let n = buf.len().min(room);
-        let n = self.inner.read(&mut buf[..n])?;
+        let n = self.inner.read(buf.get_mut(..n).unwrap_or_default())?;
         self.read += n as u64;
         if n == 0 && !buf.is_empty() {
             self.bounds.quotes.end();
         }
-        self.bounds.quotes.feed(&buf[..n]);
+        self.bounds.quotes.feed(buf.get(..n).unwrap_or_default());
         Ok(n)
     }
 }

@@ -1,5 +1,8 @@
 //! Integration tests: the real HTTP app against a real Postgres.
 
+// Tests may panic on what they did not expect: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod access_paths;
 mod auth;
 #[cfg(feature = "bench")]
