@@ -6,6 +6,7 @@ pub mod counts;
 pub mod event_types;
 pub mod events;
 pub mod idempotency;
+pub mod memberships;
 pub mod readiness;
 pub mod redactions;
 pub mod revisions;

@@ -6,14 +6,13 @@ use diesel::QueryableByName;
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::models::revision::ChangeMeta;
 use crate::models::timeline::{NewTimeline, Timeline, TimelinePatch};
-use crate::models::values::{EventId, TimelineSlug};
-use crate::schema::{event_timelines, timelines};
+use crate::models::values::TimelineSlug;
+use crate::schema::timelines;
 
 /// Timelines with their statistics over live (not deleted) events. Hand-built:
 /// a LATERAL aggregate over a join, which diesel's DSL cannot express.
@@ -150,78 +149,10 @@ pub async fn update(
     get(conn, slug).await
 }
 
-/// Deletes a timeline. Its events stay; each loses the timeline from its
-/// `timelines` field, which is recorded as a new version of the event.
-pub async fn delete(
+pub(super) async fn id_of(
     conn: &mut AsyncPgConnection,
     slug: &TimelineSlug,
-    meta: &ChangeMeta,
-) -> Result<(), ApiError> {
-    let slug = slug.clone();
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let timeline = timelines::table
-            .filter(timelines::slug.eq(slug.as_str()))
-            .select(timelines::id);
-        let members: Vec<Uuid> = diesel::delete(
-            event_timelines::table.filter(event_timelines::timeline_id.eq_any(timeline)),
-        )
-        .returning(event_timelines::event_id)
-        .load(conn)
-        .await?;
-        let deleted = diesel::delete(timelines::table.filter(timelines::slug.eq(slug.as_str())))
-            .execute(conn)
-            .await?;
-        if deleted == 0 {
-            return Err(not_found(&slug));
-        }
-        for member in members {
-            super::events::record_change(conn, EventId(member), &["timelines"], meta).await?;
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// Adds (`member = true`) or removes an event from a timeline. Returns
-/// whether anything changed; a change becomes a new version of the event.
-pub async fn set_membership(
-    conn: &mut AsyncPgConnection,
-    slug: &TimelineSlug,
-    event: EventId,
-    member: bool,
-    meta: &ChangeMeta,
-) -> Result<bool, ApiError> {
-    let slug = slug.clone();
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let timeline_id = id_of(conn, &slug).await?;
-        super::events::lock_live(conn, event, None).await?;
-        let changed = if member {
-            diesel::insert_into(event_timelines::table)
-                .values((
-                    event_timelines::timeline_id.eq(timeline_id),
-                    event_timelines::event_id.eq(event.0),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?
-        } else {
-            diesel::delete(
-                event_timelines::table
-                    .filter(event_timelines::timeline_id.eq(timeline_id))
-                    .filter(event_timelines::event_id.eq(event.0)),
-            )
-            .execute(conn)
-            .await?
-        } > 0;
-        if changed {
-            super::events::record_change(conn, event, &["timelines"], meta).await?;
-        }
-        Ok(changed)
-    })
-    .await
-}
-
-async fn id_of(conn: &mut AsyncPgConnection, slug: &TimelineSlug) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, ApiError> {
     timelines::table
         .filter(timelines::slug.eq(slug.as_str()))
         .select(timelines::id)

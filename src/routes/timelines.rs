@@ -111,7 +111,7 @@ pub async fn delete_timeline(
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug(&path)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::delete(&mut conn, &slug, &caller.change_meta()).await?;
+    db::memberships::delete_timeline(&mut conn, &slug, &caller.change_meta()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -196,6 +196,6 @@ async fn set_membership(
     let slug = slug(&raw_slug)?;
     let id = parse_event_id(&raw_id)?;
     let mut conn = state.pool.get().await?;
-    db::timelines::set_membership(&mut conn, &slug, id, member, &meta).await?;
+    db::memberships::set_membership(&mut conn, &slug, id, member, &meta).await?;
     Ok(HttpResponse::NoContent().finish())
 }
