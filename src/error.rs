@@ -46,8 +46,8 @@ impl FieldError {
     "type": "urn:chronik:problem:validation",
     "title": "The request contains invalid values",
     "status": 422,
-    "detail": "type: unknown event type `battle`; valid types: armed_clash, arrest, casualties",
-    "errors": [{"field": "type", "message": "unknown event type `battle`; valid types: armed_clash, arrest, casualties"}]
+    "detail": "type: unknown event type `battle`; known types: armed_clash, arrest, casualties",
+    "errors": [{"field": "type", "message": "unknown event type `battle`; known types: armed_clash, arrest, casualties"}]
 }))]
 pub struct Problem {
     #[serde(rename = "type")]

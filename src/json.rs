@@ -12,10 +12,17 @@ pub fn parse_body<T: DeserializeOwned>(
     body: &[u8],
     accepted: &[&str],
 ) -> Result<T, ApiError> {
+    from_value(parse_json(req, body, accepted)?)
+}
+
+/// A JSON body whose media type is one of `accepted`, as JSON.
+pub fn parse_json(
+    req: &HttpRequest,
+    body: &[u8],
+    accepted: &[&str],
+) -> Result<serde_json::Value, ApiError> {
     check_content_type(req, accepted)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    from_value(value)
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
 /// Converts already-parsed JSON into `T`; a mismatch is a 422 naming the JSON path.
@@ -32,6 +39,52 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
         Err(err) => err,
     };
     Err(ApiError::Validation(every_error::<T>(value, first)))
+}
+
+/// Converts JSON into `T` and then into a checked `U` (such as
+/// [`crate::models::event::ValidEventInput`]); every error is listed in one
+/// 422, type errors and the checks' alike. Where some values have the wrong
+/// type, the checks still run on the rest: on the body with stand-ins for
+/// the wrong values, keeping only errors about other fields.
+pub fn from_value_checked<T, U>(value: serde_json::Value) -> Result<U, ApiError>
+where
+    T: DeserializeOwned,
+    U: TryFrom<T, Error = Vec<FieldError>>,
+{
+    if let Some(field) = crate::control_chars::nul_path(&value) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain NUL (U+0000): it cannot be stored",
+        ));
+    }
+    let mut value = value;
+    let first = match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(parsed) => return U::try_from(parsed).map_err(ApiError::Validation),
+        Err(err) => err,
+    };
+    let mut errors = every_error_patching::<T>(&mut value, first);
+    if let Ok(patched) = serde_path_to_error::deserialize::<_, T>(&value)
+        && let Err(checks) = U::try_from(patched)
+    {
+        let typed: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+        errors.extend(
+            checks
+                .into_iter()
+                .filter(|c| !typed.iter().any(|t| same_or_within(&c.field, t))),
+        );
+    }
+    Err(ApiError::Validation(errors))
+}
+
+/// Whether the field path `a` is `b`, inside `b`, or holds `b`.
+fn same_or_within(a: &str, b: &str) -> bool {
+    let within = |inner: &str, outer: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    within(a, b) || within(b, a)
 }
 
 /// The most type errors one body is answered with.
@@ -52,6 +105,14 @@ fn every_error<T: DeserializeOwned>(
     mut value: serde_json::Value,
     first: DeError,
 ) -> Vec<FieldError> {
+    every_error_patching::<T>(&mut value, first)
+}
+
+/// [`every_error`], leaving `value` with the stand-ins that got past them.
+fn every_error_patching<T: DeserializeOwned>(
+    value: &mut serde_json::Value,
+    first: DeError,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let mut trials = MAX_TRIALS;
     let mut current = first;
@@ -60,7 +121,7 @@ fn every_error<T: DeserializeOwned>(
         errors.push(field_error(&current));
         let next = match spot {
             Some(spot) if errors.len() < MAX_TYPE_ERRORS => {
-                get_past::<T>(&mut value, &spot, &mut trials)
+                get_past::<T>(value, &spot, &mut trials)
             }
             _ => None,
         };

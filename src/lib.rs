@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod schema;
 pub mod state;
+pub mod suggest;
 pub mod telemetry;
 pub mod tokens;
 pub mod vocabulary;

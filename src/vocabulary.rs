@@ -13,9 +13,7 @@ use std::sync::RwLock;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, FieldError};
 use crate::filter::EventFilter;
-
-/// How far (in edits) a known value may be from a typo to be suggested.
-const MAX_SUGGESTION_DISTANCE: usize = 3;
+use crate::suggest::unknown_type;
 
 #[derive(Debug, Default)]
 pub struct Vocabulary {
@@ -70,57 +68,55 @@ impl Vocabulary {
     }
 }
 
-/// "unknown event type `battel`; did you mean `battle`? Known types: …".
-fn unknown_type(unknown: &str, known: &BTreeSet<String>) -> String {
-    let list = known
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    match closest(unknown, known) {
-        Some(close) => {
-            format!("unknown event type `{unknown}`; did you mean `{close}`? Known types: {list}")
-        }
-        None => format!("unknown event type `{unknown}`; known types: {list}"),
-    }
-}
-
-/// The known value fewest edits away from `typo`, if it is close enough.
-pub fn closest<'a>(typo: &str, known: impl IntoIterator<Item = &'a String>) -> Option<&'a str> {
-    let typo = typo.to_lowercase();
-    known
-        .into_iter()
-        .map(|k| (strsim::levenshtein(&typo, &k.to_lowercase()), k))
-        .filter(|(distance, k)| *distance <= MAX_SUGGESTION_DISTANCE.min(k.len() / 2))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, k)| k.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn known() -> BTreeSet<String> {
-        ["armed_clash", "protest", "riot", "looting"]
+impl Vocabulary {
+    /// For a body refused for other errors: the event type and timelines it
+    /// names that do not exist, so that one answer lists every error (the
+    /// store checks them again when a valid body is written). Fields already
+    /// `reported` are left alone.
+    pub async fn unknown_references(
+        &self,
+        pool: &DbPool,
+        body: &serde_json::Value,
+        reported: &[FieldError],
+    ) -> Result<Vec<FieldError>, ApiError> {
+        let unreported = |field: &str| !reported.iter().any(|e| e.field == field);
+        let event_type = body
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| unreported("type") && !self.knows(t));
+        let timelines: Vec<(usize, &str)> = body
+            .get("timelines")
+            .and_then(serde_json::Value::as_array)
             .into_iter()
-            .map(String::from)
-            .collect()
-    }
-
-    #[test]
-    fn a_typo_is_answered_with_the_closest_known_value() {
-        assert_eq!(closest("protets", &known()), Some("protest"));
-        assert_eq!(closest("armed_clashes", &known()), Some("armed_clash"));
-        assert_eq!(closest("battle", &known()), None);
-    }
-
-    #[test]
-    fn the_message_lists_the_known_types() {
-        let message = unknown_type("protets", &known());
-        assert!(message.contains("did you mean `protest`?"), "{message}");
-        assert!(
-            message.ends_with("armed_clash, looting, protest, riot"),
-            "{message}"
-        );
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, slug)| Some((i, slug.as_str()?)))
+            .filter(|(i, _)| unreported(&format!("timelines[{i}]")))
+            .collect();
+        if event_type.is_none() && timelines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = pool.get().await?;
+        let mut errors = Vec::new();
+        if let Some(unknown) = event_type {
+            let known: BTreeSet<String> = db::event_types::slugs(&mut conn)
+                .await?
+                .into_iter()
+                .collect();
+            if !known.contains(unknown) {
+                errors.push(FieldError::new("type", unknown_type(unknown, &known)));
+            }
+        }
+        let slugs: Vec<String> = timelines.iter().map(|(_, s)| (*s).to_owned()).collect();
+        let existing = db::timelines::existing_slugs(&mut conn, &slugs).await?;
+        for (i, slug) in timelines {
+            if !existing.iter().any(|e| e == slug) {
+                errors.push(FieldError::new(
+                    format!("timelines[{i}]"),
+                    format!("no timeline with slug `{slug}`"),
+                ));
+            }
+        }
+        Ok(errors)
     }
 }

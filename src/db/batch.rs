@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use super::sql::SqlBuilder;
 use crate::error::ApiError;
-use crate::models::event::{ActorRole, Event, EventInput, Source};
+use crate::models::event::{ActorRole, Event, EventInput, Source, ValidEventInput};
 use crate::models::values::EventId;
 
 /// An event to write, and the id it has (or gets).
-pub type Row<'a> = (EventId, &'a EventInput);
+pub type Row<'a> = (EventId, &'a ValidEventInput);
 
 /// The writable columns of `events`, in the order [`push_unnest`] and
 /// single writes (`db::events`) bind them: the one place that lists them.

@@ -127,13 +127,24 @@ struct AsOfRow {
     deleted: bool,
 }
 
-/// The event as it was known at `as_of`, with its version then: `None` if it
-/// was not known yet, or deleted by then.
+/// What the history says of an event at an instant.
+pub enum AsOf {
+    /// Its version and snapshot then.
+    Known(i32, StoredEvent),
+    /// Its latest revision known by then deleted it.
+    Deleted,
+    /// Nothing about it was known yet; it became known at this instant.
+    NotYetKnown(DateTime<Utc>),
+    /// It has no history at all: there is no such event.
+    Never,
+}
+
+/// The event as it was known at `as_of`: its latest revision known by then.
 pub async fn find_as_of(
     conn: &mut AsyncPgConnection,
     id: EventId,
     as_of: DateTime<Utc>,
-) -> Result<Option<(i32, StoredEvent)>, ApiError> {
+) -> Result<AsOf, ApiError> {
     let rows: Vec<AsOfRow> = event_revisions::table
         .filter(event_revisions::event_id.eq(id.0))
         .filter(event_revisions::known_at.le(as_of))
@@ -142,10 +153,19 @@ pub async fn find_as_of(
         .select(AsOfRow::as_select())
         .load(conn)
         .await?;
-    match rows.into_iter().next() {
-        Some(row) if !row.deleted => Ok(Some((row.version, row.snapshot.0))),
-        _ => Ok(None),
+    if let Some(row) = rows.into_iter().next() {
+        return Ok(if row.deleted {
+            AsOf::Deleted
+        } else {
+            AsOf::Known(row.version, row.snapshot.0)
+        });
     }
+    let first: Option<DateTime<Utc>> = event_revisions::table
+        .filter(event_revisions::event_id.eq(id.0))
+        .select(diesel::dsl::min(event_revisions::known_at))
+        .first(conn)
+        .await?;
+    Ok(first.map_or(AsOf::Never, AsOf::NotYetKnown))
 }
 
 /// One revision to append: the event as just written, what kind of change

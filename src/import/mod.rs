@@ -14,7 +14,7 @@ pub mod record;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use utoipa::ToSchema;
 
 use crate::db;
@@ -160,7 +160,7 @@ struct Loader {
     author: Option<String>,
     /// The `known_at` of records that bring none.
     known_at: Option<chrono::DateTime<chrono::Utc>>,
-    types: HashSet<String>,
+    types: BTreeSet<String>,
     timelines: HashSet<String>,
     pending: Vec<(u64, Parsed)>,
     /// Input bytes of `pending`.
@@ -275,15 +275,9 @@ impl Loader {
     fn unknown_references(&self, input: &EventInput) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if !self.types.contains(input.event_type.as_str()) {
-            let mut known: Vec<&str> = self.types.iter().map(String::as_str).collect();
-            known.sort_unstable();
             errors.push(FieldError::new(
                 "type",
-                format!(
-                    "unknown event type `{}`; valid types: {}",
-                    input.event_type,
-                    known.join(", ")
-                ),
+                crate::suggest::unknown_type(input.event_type.as_str(), &self.types),
             ));
         }
         for (i, slug) in input.timelines.iter().enumerate() {
@@ -514,11 +508,11 @@ fn two_events(parsed: &Parsed, other: EventId) -> FieldError {
     )
 }
 
-fn rows<'a>(list: &[(EventId, &'a Parsed)]) -> Vec<(EventId, &'a EventInput)> {
+fn rows<'a>(list: &[(EventId, &'a Parsed)]) -> Vec<db::batch::Row<'a>> {
     list.iter().map(|(id, p)| (*id, &p.input)).collect()
 }
 
-fn ids(rows: &[(EventId, &EventInput)]) -> Vec<EventId> {
+fn ids(rows: &[db::batch::Row<'_>]) -> Vec<EventId> {
     rows.iter().map(|(id, _)| *id).collect()
 }
 

@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{ApiError, FieldError};
-use crate::models::event::EventInput;
+use crate::models::event::{EventInput, ValidEventInput};
 use crate::models::values::EventId;
 
 /// An event read from the input, with what it carries besides the event.
 #[derive(Debug)]
 pub struct Parsed {
-    pub input: EventInput,
+    pub input: ValidEventInput,
     /// The id the record brings (another Chronik's export): kept for a new
     /// event, so that links to it survive a move; used to match with `mode=upsert`.
     pub id: Option<EventId>,
@@ -30,13 +30,11 @@ pub struct Record {
 }
 
 /// An event from its JSON form, checked as the API checks it.
-pub fn parse_event(value: serde_json::Value) -> Result<EventInput, Vec<FieldError>> {
-    let input: EventInput = crate::json::from_value(value).map_err(|err| match err {
+pub fn parse_event(value: serde_json::Value) -> Result<ValidEventInput, Vec<FieldError>> {
+    crate::json::from_value_checked::<EventInput, ValidEventInput>(value).map_err(|err| match err {
         ApiError::Validation(errors) => errors,
         other => vec![FieldError::new("body", other.to_string())],
-    })?;
-    input.check()?;
-    Ok(input)
+    })
 }
 
 /// A JSON record is an event, optionally with `known_at`: when what it says

@@ -231,6 +231,28 @@ pub struct EventInput {
     pub timelines: Vec<TimelineSlug>,
 }
 
+/// An [`EventInput`] that passed [`EventInput::check`]: the only input the
+/// store's writes take, so no caller can forget the check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidEventInput(EventInput);
+
+impl TryFrom<EventInput> for ValidEventInput {
+    type Error = Vec<FieldError>;
+
+    fn try_from(input: EventInput) -> Result<Self, Self::Error> {
+        input.check()?;
+        Ok(Self(input))
+    }
+}
+
+impl std::ops::Deref for ValidEventInput {
+    type Target = EventInput;
+
+    fn deref(&self) -> &EventInput {
+        &self.0
+    }
+}
+
 impl EventInput {
     /// Checks that need more than one field. References to other resources
     /// (types, timelines) are checked by the store.

@@ -8,11 +8,12 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::db;
+use crate::db::revisions::AsOf;
 use crate::error::{ApiError, Problem};
 use crate::filter::{FilterParams, PageParams, parse_instant};
 use crate::formats::FormatParams;
-use crate::json::parse_body;
-use crate::models::event::{Event, EventInput};
+use crate::json::{from_value_checked, parse_body, parse_json};
+use crate::models::event::{Event, EventInput, ValidEventInput};
 use crate::models::values::ExternalId;
 use crate::state::AppState;
 use serde::Deserialize;
@@ -65,13 +66,36 @@ pub async fn create_event(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let meta = params.change_meta(&caller)?;
-    let input: EventInput = parse_body(&req, &body, &[JSON])?;
-    input.check().map_err(ApiError::Validation)?;
+    let input = event_body(&state, &req, &body).await?;
     let mut conn = state.pool.get().await?;
     let event = db::events::create(&mut conn, input, &meta).await?;
     let mut builder = HttpResponse::Created();
     builder.insert_header((header::LOCATION, format!("/v1/events/{}", event.id)));
     Ok(event_response(builder, &event))
+}
+
+/// The event a create or replace body holds. Every error comes in one 422:
+/// wrong types, failed checks, and an event type or timelines that do not
+/// exist (which the store checks again when it writes).
+async fn event_body(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<ValidEventInput, ApiError> {
+    let value = parse_json(req, body, &[JSON])?;
+    // What `unknown_references` reads, kept apart: the body is consumed.
+    let names = serde_json::json!({"type": value.get("type"), "timelines": value.get("timelines")});
+    match from_value_checked::<EventInput, ValidEventInput>(value) {
+        Err(ApiError::Validation(mut errors)) => {
+            let unknown = state
+                .vocabulary
+                .unknown_references(&state.pool, &names, &errors)
+                .await?;
+            errors.extend(unknown);
+            Err(ApiError::Validation(errors))
+        }
+        parsed => parsed,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -108,11 +132,28 @@ pub async fn get_event(
         .transpose()
         .map_err(|e| ApiError::field("as_of", e))?;
     let mut conn = state.pool.get().await?;
-    let event = match as_of {
-        None => db::events::find(&mut conn, id).await?,
-        Some(as_of) => db::revisions::find_as_of(&mut conn, id, as_of).await?,
+    let (version, event) = match as_of {
+        None => db::events::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| db::events::not_found(id))?,
+        Some(as_of) => match db::revisions::find_as_of(&mut conn, id, as_of).await? {
+            AsOf::Known(version, event) => (version, event),
+            AsOf::Deleted => {
+                return Err(ApiError::NotFound(format!(
+                    "event {id} was deleted by {}, as known then",
+                    as_of.to_rfc3339()
+                )));
+            }
+            AsOf::NotYetKnown(first) => {
+                return Err(ApiError::NotFound(format!(
+                    "event {id} was not known yet at {}: its first revision is known at {}",
+                    as_of.to_rfc3339(),
+                    first.to_rfc3339()
+                )));
+            }
+            AsOf::Never => return Err(db::events::not_found(id)),
+        },
     };
-    let (version, event) = event.ok_or_else(|| db::events::not_found(id))?;
     Ok(stored_event_response(HttpResponse::Ok(), version, event))
 }
 
@@ -234,8 +275,7 @@ pub async fn replace_event(
     let id = parse_event_id(&path)?;
     let expected = expected_version(&req, &state)?;
     let meta = params.change_meta(&caller)?;
-    let input: EventInput = parse_body(&req, &body, &[JSON])?;
-    input.check().map_err(ApiError::Validation)?;
+    let input = event_body(&state, &req, &body).await?;
     let mut conn = state.pool.get().await?;
     let event = db::events::replace(&mut conn, id, input, expected, &meta).await?;
     Ok(event_response(HttpResponse::Ok(), &event))

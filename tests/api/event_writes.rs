@@ -646,3 +646,62 @@ async fn every_type_error_of_a_body_is_listed() {
     }
     assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
 }
+
+#[tokio::test]
+async fn type_errors_and_failed_checks_come_in_one_answer() {
+    let app = spawn_app().await;
+    let body = with(
+        event("", "2022-01-06T00:00:00Z"),
+        json!({
+            "occurred_end": "2022-01-05T00:00:00Z",
+            "location": {"name": "Almaty", "country_code": "Kazakhstan"},
+        }),
+    );
+    let reply = app.post("/v1/events", &body).await;
+    for field in ["title", "location.country_code", "occurred_end"] {
+        reply.assert_problem(422, field);
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_type_and_timeline_are_listed_with_the_other_errors() {
+    let app = spawn_app().await;
+    let body = with(
+        event("t", "2022-01-06T00:00:00Z"),
+        json!({
+            "type": "battle",
+            "timelines": ["nope"],
+            "occurred_end": "2022-01-05T00:00:00Z",
+        }),
+    );
+    let reply = app.post("/v1/events", &body).await;
+    for field in ["type", "timelines[0]", "occurred_end"] {
+        reply.assert_problem(422, field);
+    }
+    let path = "/v1/events/01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01";
+    let replaced = app.put(path, &body).await;
+    for field in ["type", "timelines[0]", "occurred_end"] {
+        replaced.assert_problem(422, field);
+    }
+}
+
+#[tokio::test]
+async fn a_stand_in_for_a_wrong_value_causes_no_error_of_its_own() {
+    let app = spawn_app().await;
+    // `occurred_start` of the wrong type: the interval check must not
+    // compare `occurred_end` with the stand-in put in its place.
+    let body = with(
+        event("t", "2022-01-06T00:00:00Z"),
+        json!({"occurred_start": 5, "occurred_end": "2022-01-05T00:00:00Z"}),
+    );
+    let reply = app.post("/v1/events", &body).await;
+    reply.assert_problem(422, "occurred_start");
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["occurred_start"], "{}", reply.text);
+}

@@ -349,6 +349,51 @@ async fn as_of_before_an_event_was_known_finds_nothing() {
 }
 
 #[tokio::test]
+async fn as_of_before_an_event_was_known_says_when_it_became_known() {
+    let app = spawn_app().await;
+    let path = reported_and_corrected(&app).await;
+    let single = app.get(&format!("{path}?as_of=2022-01-06T05:59:59Z")).await;
+    assert_eq!(single.status, 404, "{}", single.text);
+    let detail = single.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("was not known yet at 2022-01-06T05:59:59+00:00"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("first revision is known at 2022-01-06T06:00:00+00:00"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn as_of_after_a_deletion_says_it_was_deleted_by_then() {
+    let app = spawn_app().await;
+    let path = path_of(&post_known_at(&app, &death_toll(), FIRST_REPORT).await);
+    let deleted = app
+        .delete(&format!("{path}?known_at=2022-01-07T00:00:00Z"))
+        .await;
+    assert_eq!(deleted.status, 204);
+    let reply = app.get(&format!("{path}?as_of=2022-01-08T00:00:00Z")).await;
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("was deleted by 2022-01-08T00:00:00+00:00"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn as_of_of_an_event_that_never_existed_is_a_plain_404() {
+    let app = spawn_app().await;
+    let reply = app
+        .get("/v1/events/01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01?as_of=2022-01-08T00:00:00Z")
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.text);
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("no event with id"), "{detail}");
+}
+
+#[tokio::test]
 async fn as_of_in_another_offset_means_the_same_instant() {
     let app = spawn_app().await;
     let path = reported_and_corrected(&app).await;

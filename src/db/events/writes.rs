@@ -12,9 +12,11 @@ use super::rows::get;
 use crate::db::batch::writable_columns;
 use crate::db::sql::SqlBuilder;
 use crate::error::{ApiError, FieldError};
-use crate::models::event::{Event, EventInput};
+use crate::models::event::{Event, EventInput, ValidEventInput};
 use crate::models::revision::{ChangeKind, ChangeMeta};
 use crate::models::values::EventId;
+use crate::suggest::unknown_type;
+use std::collections::BTreeSet;
 
 /// The start of a new event's INSERT: its id, then [`bind_fields`], then the times.
 const INSERT_EVENT: &str = concat!(
@@ -59,7 +61,7 @@ fn finish(result: Result<Event, TxError>) -> Result<Event, ApiError> {
 
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    input: EventInput,
+    input: ValidEventInput,
     meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
     let result = conn
@@ -90,7 +92,7 @@ pub async fn create(
 pub async fn replace(
     conn: &mut AsyncPgConnection,
     id: EventId,
-    input: EventInput,
+    input: ValidEventInput,
     expected_version: Option<i32>,
     meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
@@ -108,9 +110,7 @@ pub async fn patch(
     update(conn, id, expected_version, meta, move |current| {
         let mut merged = current.writable_json();
         json_patch::merge(&mut merged, &patch);
-        let input: EventInput = crate::json::from_value(merged)?;
-        input.check().map_err(ApiError::Validation)?;
-        Ok(input)
+        crate::json::from_value_checked::<EventInput, ValidEventInput>(merged)
     })
     .await
 }
@@ -125,7 +125,7 @@ async fn update<F>(
     build: F,
 ) -> Result<Event, ApiError>
 where
-    F: FnOnce(&Event) -> Result<EventInput, ApiError> + Send,
+    F: FnOnce(&Event) -> Result<ValidEventInput, ApiError> + Send,
 {
     let result = conn
         .transaction::<_, TxError, _>(async move |conn| {
@@ -333,15 +333,14 @@ async fn check_references(
     input: &EventInput,
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    let types = crate::db::event_types::slugs(conn).await?;
-    if !types.iter().any(|t| t == input.event_type.as_str()) {
+    let types: BTreeSet<String> = crate::db::event_types::slugs(conn)
+        .await?
+        .into_iter()
+        .collect();
+    if !types.contains(input.event_type.as_str()) {
         errors.push(FieldError::new(
             "type",
-            format!(
-                "unknown event type `{}`; valid types: {}",
-                input.event_type,
-                types.join(", ")
-            ),
+            unknown_type(input.event_type.as_str(), &types),
         ));
     }
     if !input.timelines.is_empty() {
@@ -407,7 +406,7 @@ fn bind_fields(q: &mut SqlBuilder, input: &EventInput) -> Result<(), ApiError> {
 async fn write_children(
     conn: &mut AsyncPgConnection,
     id: EventId,
-    input: &EventInput,
+    input: &ValidEventInput,
     replaced: bool,
 ) -> Result<crate::db::batch::Shared, ApiError> {
     let replaced = if replaced { vec![id] } else { Vec::new() };
