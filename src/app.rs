@@ -33,9 +33,8 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
 /// One pool per HTTP worker, together `CHRONIK_DB_POOL_SIZE` connections
 /// (rounded up to a multiple of the workers).
 /// A connection's I/O runs as a task on the thread that opened it; with one
-/// pool shared by all workers, a query from another worker cost two thread
-/// wake-ups (measured: 7,200 → 10,200 reads by id per second on 2 cores with
-/// a pool per worker, bench/README.md). Each worker's pool opens its
+/// pool shared by all workers, a query from another worker costs two thread
+/// wake-ups (bench/README.md, "Design choices measured"). Each worker's pool opens its
 /// connections lazily, from that worker's requests, so they stay on it.
 fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> {
     let per_worker = config.db_pool_size.div_ceil(workers).max(1);

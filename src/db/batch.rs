@@ -381,8 +381,8 @@ impl Shared {
 
 /// Turns off Postgres's JIT compilation for the rest of the import's
 /// transaction. A batch's revision insert is estimated costly enough to be
-/// compiled, which took 50 of its 390 ms (auto_explain) and never paid
-/// back: each statement runs once per batch over rows it has not seen.
+/// compiled, which never pays back: each statement runs once per batch over
+/// rows it has not seen (bench/README.md, "Design choices measured").
 pub async fn without_jit(conn: &mut AsyncPgConnection) -> Result<(), ApiError> {
     Ok(super::sql::set_local(conn, "jit = off").await?)
 }

@@ -184,8 +184,8 @@ pub struct NewRevision<'a> {
 /// just written (which hold what the snapshot holds); the actors' and
 /// timelines' keys are read off the snapshot (which lists the actors by
 /// their stored names, so `lower` gives their `name_key`) rather than joined
-/// per row from `actors` and `timelines`: those joins took 40% of an
-/// import's revision insert (measured, bench/README.md).
+/// per row from `actors` and `timelines`, which dominated an import's
+/// revision insert (bench/README.md, "Design choices measured").
 pub async fn append(
     conn: &mut AsyncPgConnection,
     revisions: &[NewRevision<'_>],

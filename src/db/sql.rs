@@ -7,8 +7,7 @@
 //! again. diesel marks raw SQL as unsafe to cache, because it cannot see
 //! whether the text embeds values; here the text never does (values are
 //! always binds), and the number of distinct texts is bounded by the
-//! combinations of filters. Measured with bench/run (timeline page, 20,000
-//! events): see bench/README.md.
+//! combinations of filters (bench/README.md, "Design choices measured").
 
 use diesel::QueryResult;
 use diesel::pg::Pg;
@@ -206,7 +205,7 @@ impl SqlBuilder {
     /// a prepared one: Postgres would switch a reused statement to a generic
     /// plan after five executions, and for filters whose best plan depends
     /// on how rare the values are, the generic plan can be far slower
-    /// (bench `filtered`: 50 instead of 760 pages/s). Costs a round trip.
+    /// (bench scenario `filtered`). Costs a round trip.
     pub fn plan_each_execution(&mut self) -> &mut Self {
         self.query.cached = false;
         self

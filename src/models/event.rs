@@ -456,7 +456,7 @@ pub struct Unmatched {
 /// as is. Lists, single reads and NDJSON write this text through untouched;
 /// only formats that reshape an event (CSV, GeoJSON, TimelineJS) parse it.
 /// Decoding each snapshot into an `Event` and encoding it again was most of
-/// Chronik's own cost per page (bench/README.md, "Where each target stands").
+/// Chronik's own cost per page (bench/README.md, "Design choices measured").
 ///
 /// The text is what [`Event`] serialized to when the revision was written
 /// (kept as `json`, byte for byte). Snapshots stored before the

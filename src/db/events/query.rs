@@ -12,7 +12,7 @@ use crate::models::values::{BBox, EventId, SearchText};
 /// snapshot. Every write stores that snapshot in the transaction that makes
 /// the version (and the tests hold row and snapshot equal), so a read is one
 /// primary-key probe instead of aggregating actors, sources and timelines
-/// per event (bench/README.md: a sixth of the timeline page's cost).
+/// per event (bench/README.md, "Design choices measured").
 const CURRENT_SNAPSHOT: &str = "(SELECT r.snapshot FROM event_revisions r \
      WHERE r.event_id = e.id AND r.version = e.version) AS snapshot";
 

@@ -308,10 +308,9 @@ async fn set_deleted(
 /// `unnest($n)` of a one-element array looks cheaper planned for the values
 /// (1 row) than generic (10), so the generic plan never wins. These
 /// statements touch rows by key, which the generic plan does just as well.
-/// Measured on the 1M-event store, six interleaved 10 s `wrk` runs each:
-/// 317 → 343 POSTs/s, p99 160 → 149 ms (bench/README.md). Imports keep
-/// planning: forced generic plans made a 100,000-event import 6× slower,
-/// since their statements carry thousands of rows each.
+/// Imports keep planning: their statements carry thousands of rows each, and
+/// a generic plan for them is far slower (bench/README.md, "Design choices
+/// measured").
 async fn generic_plans(conn: &mut AsyncPgConnection) -> Result<(), DieselError> {
     crate::db::sql::set_local(conn, "plan_cache_mode = force_generic_plan").await
 }
