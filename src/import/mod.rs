@@ -8,9 +8,12 @@ pub mod acled;
 pub mod body;
 mod countries;
 pub mod csv;
+mod csv_rows;
+mod json_doc;
 mod quotes;
 pub mod read;
 pub mod record;
+mod sink;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
@@ -25,9 +28,9 @@ use crate::models::revision::ChangeKind;
 use crate::models::revision::ChangeMeta;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
-use read::Item;
 pub use read::Limits;
 use record::{Parsed, Record};
+use sink::Item;
 
 /// Events written per statement.
 pub const BATCH: usize = 2000;
@@ -392,7 +395,7 @@ impl Loader {
         db::batch::insert(conn, &create_rows).await?;
         db::batch::update(conn, &update_rows).await?;
         let all: Vec<_> = create_rows.iter().chain(&update_rows).copied().collect();
-        let shared = db::batch::write_children(conn, &all, &ids(&update_rows)).await?;
+        let shared = db::children::write_children(conn, &all, &ids(&update_rows)).await?;
         let now = self.now;
         let created: Vec<Event> = creates
             .iter()

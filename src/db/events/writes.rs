@@ -407,9 +407,9 @@ async fn write_children(
     id: EventId,
     input: &ValidEventInput,
     replaced: bool,
-) -> Result<crate::db::batch::Shared, ApiError> {
+) -> Result<crate::db::children::Shared, ApiError> {
     let replaced = if replaced { vec![id] } else { Vec::new() };
-    crate::db::batch::write_children(conn, &[(id, input)], &replaced).await
+    crate::db::children::write_children(conn, &[(id, input)], &replaced).await
 }
 
 /// What a write's INSERT or UPDATE returns: the transaction's time, as
