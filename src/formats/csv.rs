@@ -5,8 +5,8 @@
 
 use chrono::SecondsFormat;
 
-use super::EventEncoder;
 use super::columns::{COLUMNS, optional};
+use super::encoder::EventEncoder;
 use crate::error::ApiError;
 use crate::models::event::StoredEvent;
 use crate::models::stats::{CasualtyStats, Dimension, Histogram};
@@ -53,7 +53,7 @@ impl EventEncoder for EventCsv {
     }
 
     fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
-        let rows = super::parse_stored(events)?
+        let rows = super::encoder::parse_stored(events)?
             .iter()
             .map(|event| COLUMNS.iter().map(|column| column.cell(event)).collect())
             .collect::<Result<Vec<Vec<String>>, ApiError>>()?;

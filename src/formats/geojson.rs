@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::EventEncoder;
+use super::encoder::EventEncoder;
 use crate::error::ApiError;
 use crate::models::event::{Event, StoredEvent};
 
@@ -95,7 +95,7 @@ impl EventEncoder for FeatureCollection {
 
     fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
         let mut out = Vec::new();
-        let events = super::parse_stored(events)?;
+        let events = super::encoder::parse_stored(events)?;
         for feature in events.iter().filter_map(Feature::of) {
             if std::mem::replace(&mut self.started, true) {
                 out.push(b',');

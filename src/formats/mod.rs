@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod csv;
+pub mod encoder;
 pub mod geojson;
 pub mod ndjson;
 pub mod stream;
@@ -17,7 +18,7 @@ use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::filter::Errors;
-use crate::models::event::{Event, StoredEvent};
+pub use encoder::EventEncoder;
 
 /// A representation of events (or statistics) a client can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,30 +229,6 @@ pub fn csv_download<'b>(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{file_stem}.csv\""),
         ))
-}
-
-/// Turns events into bytes of one format, batch by batch, so that a response
-/// of any size is written without holding it in memory.
-pub trait EventEncoder {
-    /// What comes before the first event (a header row, an opening bracket).
-    fn head(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-
-    fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError>;
-
-    /// What comes after the last event.
-    fn tail(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-}
-
-/// The events parsed, for formats that reshape them.
-pub fn parse_stored(events: &[StoredEvent]) -> Result<Vec<Event>, ApiError> {
-    events
-        .iter()
-        .map(|event| event.to_event().map_err(ApiError::internal))
-        .collect()
 }
 
 /// The encoder of a format that streams events; `None` for paged JSON,

@@ -1,6 +1,6 @@
 //! Newline-delimited JSON: one event per line, exactly as the JSON API shows it.
 
-use super::EventEncoder;
+use super::encoder::EventEncoder;
 use crate::error::ApiError;
 use crate::models::event::StoredEvent;
 

@@ -15,7 +15,7 @@ use futures_util::stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::EventEncoder;
+use super::encoder::EventEncoder;
 use crate::auth::Caller;
 use crate::bulk::Slot;
 use crate::db::events::{self as store, ScanError};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::EventEncoder;
+use super::encoder::EventEncoder;
 use crate::error::ApiError;
 use crate::models::event::{Casualty, Event, Precision, Source, StoredEvent};
 use crate::models::timeline::Timeline;
@@ -254,7 +254,7 @@ impl EventEncoder for TimelineJs {
 
     fn events(&mut self, events: &[StoredEvent]) -> Result<Vec<u8>, ApiError> {
         let mut out = Vec::new();
-        for event in &super::parse_stored(events)? {
+        for event in &super::encoder::parse_stored(events)? {
             if std::mem::replace(&mut self.started, true) {
                 out.push(b',');
             }

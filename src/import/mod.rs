@@ -9,6 +9,7 @@ pub mod body;
 mod countries;
 pub mod csv;
 mod csv_rows;
+mod format;
 mod json_doc;
 mod quotes;
 pub mod read;
@@ -28,6 +29,7 @@ use crate::models::revision::ChangeKind;
 use crate::models::revision::ChangeMeta;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
+pub use format::InputFormat;
 pub use read::Limits;
 use record::{Parsed, Record};
 use sink::Item;
@@ -42,30 +44,6 @@ pub const MAX_LISTED: usize = 100;
 /// Longest listed error message, in characters: messages may quote the
 /// input, and a hundred of them must not add up to a hundred records.
 const MAX_MESSAGE_CHARS: usize = 500;
-
-/// What the input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum InputFormat {
-    /// One event (JSON object) per line.
-    Ndjson,
-    /// A JSON array of events, or a bundle `{"timelines": [...], "events": [...]}`.
-    Json,
-    /// The columns of Chronik's CSV export.
-    Csv,
-    /// ACLED's CSV export.
-    Acled,
-}
-
-impl InputFormat {
-    /// The format a file name suggests: `.ndjson`/`.jsonl`, `.csv` (Chronik's columns), else JSON.
-    pub fn of_path(path: &std::path::Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("ndjson" | "jsonl") => Self::Ndjson,
-            Some("csv") => Self::Csv,
-            _ => Self::Json,
-        }
-    }
-}
 
 /// What happens to a record whose `external_id` is already taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -13,8 +13,8 @@
 use std::io::{BufRead, BufReader, Read};
 use tokio::sync::mpsc;
 
-use super::InputFormat;
 use super::csv_rows::csv_rows;
+use super::format::InputFormat;
 use super::json_doc::json;
 use super::record::{Record, json_record};
 use super::sink::{Item, Sink, Stop, fatal, too_large};
