@@ -146,6 +146,9 @@ struct Id {
     id: Uuid,
 }
 
+const LOCK_LIVE_SQL: &str =
+    "SELECT id FROM events WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE";
+
 /// Locks live events for the rest of the transaction (in id order, so that
 /// concurrent importers queue rather than deadlock), so that no write comes
 /// between reading them and replacing them. A missing one was deleted meanwhile.
@@ -153,13 +156,11 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<
     if ids.is_empty() {
         return Ok(());
     }
-    let locked: Vec<Id> = SqlBuilder::fixed(
-        "SELECT id FROM events WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
-    )
-    .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
-    .build()
-    .load(conn)
-    .await?;
+    let locked: Vec<Id> = SqlBuilder::fixed(LOCK_LIVE_SQL)
+        .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        .build()
+        .load(conn)
+        .await?;
     let locked: std::collections::HashSet<Uuid> = locked.into_iter().map(|l| l.id).collect();
     match ids.iter().find(|id| !locked.contains(&id.0)) {
         None => Ok(()),
@@ -168,6 +169,9 @@ pub async fn lock_live(conn: &mut AsyncPgConnection, ids: &[EventId]) -> Result<
         ))),
     }
 }
+
+const KNOWN_AT_BOUNDS_SQL: &str = "SELECT DISTINCT ON (event_id) event_id AS id, known_at FROM event_revisions \
+         WHERE event_id = ANY($1) ORDER BY event_id, version DESC";
 
 /// The clock, and the `known_at` of the latest revision of each of these events.
 pub async fn known_at_bounds(
@@ -181,14 +185,11 @@ pub async fn known_at_bounds(
         #[diesel(sql_type = Timestamptz)]
         known_at: DateTime<Utc>,
     }
-    let rows: Vec<Latest> = SqlBuilder::fixed(
-        "SELECT DISTINCT ON (event_id) event_id AS id, known_at FROM event_revisions \
-         WHERE event_id = ANY($1) ORDER BY event_id, version DESC",
-    )
-    .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
-    .build()
-    .load(conn)
-    .await?;
+    let rows: Vec<Latest> = SqlBuilder::fixed(KNOWN_AT_BOUNDS_SQL)
+        .arg::<Array<SqlUuid>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        .build()
+        .load(conn)
+        .await?;
     let now = clock(conn).await?;
     Ok((
         now,
@@ -197,6 +198,9 @@ pub async fn known_at_bounds(
             .collect(),
     ))
 }
+
+const RESTORE_VERSIONS_SQL: &str = "UPDATE events e SET version = t.version, updated_at = t.updated_at \
+         FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS t(id, version, updated_at) WHERE e.id = t.id";
 
 /// Puts version and `updated_at` back to what `before` had: for updates
 /// that turned out to change nothing, which therefore get no revision.
@@ -207,15 +211,13 @@ pub async fn restore_versions(
     if before.is_empty() {
         return Ok(());
     }
-    SqlBuilder::fixed(
-        "UPDATE events e SET version = t.version, updated_at = t.updated_at \
-         FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS t(id, version, updated_at) WHERE e.id = t.id",
-    )
-    .arg::<Array<SqlUuid>, _>(before.iter().map(|e| e.id.0).collect::<Vec<_>>())
-    .arg::<Array<Integer>, _>(before.iter().map(|e| e.version).collect::<Vec<_>>())
-    .arg::<Array<Timestamptz>, _>(before.iter().map(|e| e.updated_at).collect::<Vec<_>>())
-    .build().execute(conn)
-    .await?;
+    SqlBuilder::fixed(RESTORE_VERSIONS_SQL)
+        .arg::<Array<SqlUuid>, _>(before.iter().map(|e| e.id.0).collect::<Vec<_>>())
+        .arg::<Array<Integer>, _>(before.iter().map(|e| e.version).collect::<Vec<_>>())
+        .arg::<Array<Timestamptz>, _>(before.iter().map(|e| e.updated_at).collect::<Vec<_>>())
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -236,6 +238,8 @@ pub struct Existing {
     pub deleted: bool,
 }
 
+const EXISTING_SQL: &str = "SELECT external_id, id, deleted_at IS NOT NULL AS deleted FROM events WHERE external_id = ANY($1)";
+
 /// The events (deleted ones too: the id stays taken) holding these external ids.
 pub async fn existing(
     conn: &mut AsyncPgConnection,
@@ -244,12 +248,11 @@ pub async fn existing(
     if external_ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let rows: Vec<ExistingRow> = SqlBuilder::fixed(
-        "SELECT external_id, id, deleted_at IS NOT NULL AS deleted FROM events WHERE external_id = ANY($1)",
-    )
-    .arg::<Array<Text>, _>(external_ids)
-    .build().load(conn)
-    .await?;
+    let rows: Vec<ExistingRow> = SqlBuilder::fixed(EXISTING_SQL)
+        .arg::<Array<Text>, _>(external_ids)
+        .build()
+        .load(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -270,6 +273,9 @@ struct IdRow {
     deleted: bool,
 }
 
+const EXISTING_IDS_SQL: &str =
+    "SELECT id, deleted_at IS NOT NULL AS deleted FROM events WHERE id = ANY($1)";
+
 /// The events (deleted ones too: an id is never reused) that have these ids.
 pub async fn existing_ids(
     conn: &mut AsyncPgConnection,
@@ -278,13 +284,11 @@ pub async fn existing_ids(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<IdRow> = SqlBuilder::fixed(
-        "SELECT id, deleted_at IS NOT NULL AS deleted FROM events WHERE id = ANY($1)",
-    )
-    .arg::<Array<SqlUuid>, _>(ids)
-    .build()
-    .load(conn)
-    .await?;
+    let rows: Vec<IdRow> = SqlBuilder::fixed(EXISTING_IDS_SQL)
+        .arg::<Array<SqlUuid>, _>(ids)
+        .build()
+        .load(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| {

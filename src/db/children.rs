@@ -112,6 +112,15 @@ pub async fn write_children(
     Ok(Shared { actors })
 }
 
+const WRITE_ACTORS_SQL: &str = "INSERT INTO actors (id, name) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (name_key) DO NOTHING";
+
+const WRITE_ACTORS_SQL_2: &str = "SELECT t.given, a.name AS stored FROM unnest($1::text[]) AS t(given) JOIN actors a ON a.name_key = lower(t.given)";
+
+const WRITE_ACTORS_SQL_3: &str = "INSERT INTO event_actors (event_id, position, actor_id, role) \
+         SELECT t.event_id, t.position, a.id, t.role \
+         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[]) AS t(event_id, position, name, role) \
+         JOIN actors a ON a.name_key = lower(t.name)";
+
 async fn write_actors(
     conn: &mut AsyncPgConnection,
     rows: &[Row<'_>],
@@ -134,36 +143,37 @@ async fn write_actors(
         distinct.entry(name.to_lowercase()).or_insert(name);
     }
     let new_names: Vec<String> = distinct.values().map(|n| (*n).to_owned()).collect();
-    SqlBuilder::fixed(
-        "INSERT INTO actors (id, name) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (name_key) DO NOTHING",
-    )
-    .arg::<Array<SqlUuid>, _>(new_names.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .arg::<Array<Text>, _>(new_names)
-    .build().execute(conn)
-    .await?;
+    SqlBuilder::fixed(WRITE_ACTORS_SQL)
+        .arg::<Array<SqlUuid>, _>(new_names.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .arg::<Array<Text>, _>(new_names)
+        .build()
+        .execute(conn)
+        .await?;
     let mut given: Vec<String> = names.clone();
     given.sort_unstable();
     given.dedup();
-    let stored: Vec<ActorRow> = SqlBuilder::fixed(
-        "SELECT t.given, a.name AS stored FROM unnest($1::text[]) AS t(given) JOIN actors a ON a.name_key = lower(t.given)",
-    )
-    .arg::<Array<Text>, _>(given)
-    .build().load(conn)
-    .await?;
-    SqlBuilder::fixed(
-        "INSERT INTO event_actors (event_id, position, actor_id, role) \
-         SELECT t.event_id, t.position, a.id, t.role \
-         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::text[]) AS t(event_id, position, name, role) \
-         JOIN actors a ON a.name_key = lower(t.name)",
-    )
-    .arg::<Array<SqlUuid>, _>(event_ids)
-    .arg::<Array<SmallInt>, _>(positions)
-    .arg::<Array<Text>, _>(names)
-    .arg::<Array<Nullable<Text>>, _>(roles)
-    .build().execute(conn)
-    .await?;
+    let stored: Vec<ActorRow> = SqlBuilder::fixed(WRITE_ACTORS_SQL_2)
+        .arg::<Array<Text>, _>(given)
+        .build()
+        .load(conn)
+        .await?;
+    SqlBuilder::fixed(WRITE_ACTORS_SQL_3)
+        .arg::<Array<SqlUuid>, _>(event_ids)
+        .arg::<Array<SmallInt>, _>(positions)
+        .arg::<Array<Text>, _>(names)
+        .arg::<Array<Nullable<Text>>, _>(roles)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(stored.into_iter().map(|r| (r.given, r.stored)).collect())
 }
+
+const WRITE_SOURCES_SQL: &str = "INSERT INTO event_sources (event_id, position, source_id, via, quote, title, publisher, published_at) \
+         SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote, \
+             t.title, t.publisher, t.published_at \
+         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) \
+             AS t(event_id, position, url, via, quote, title, publisher, published_at) \
+         JOIN sources s ON s.url = t.url";
 
 /// Each citation keeps the metadata it was written with; the shared source
 /// row only deduplicates the URL (see the citation_metadata migration).
@@ -187,26 +197,32 @@ async fn write_sources(conn: &mut AsyncPgConnection, rows: &[Row<'_>]) -> Result
         return Ok(());
     }
     upsert_sources(conn, rows.iter().flat_map(|(_, i)| &i.sources)).await?;
-    SqlBuilder::fixed(
-        "INSERT INTO event_sources (event_id, position, source_id, via, quote, title, publisher, published_at) \
-         SELECT t.event_id, t.position, s.id, ARRAY(SELECT jsonb_array_elements_text(t.via)), t.quote, \
-             t.title, t.publisher, t.published_at \
-         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) \
-             AS t(event_id, position, url, via, quote, title, publisher, published_at) \
-         JOIN sources s ON s.url = t.url",
-    )
-    .arg::<Array<SqlUuid>, _>(event_ids)
-    .arg::<Array<SmallInt>, _>(positions)
-    .arg::<Array<Text>, _>(urls)
-    .arg::<Array<Jsonb>, _>(via)
-    .arg::<Array<Nullable<Text>>, _>(quotes)
-    .arg::<Array<Nullable<Text>>, _>(titles)
-    .arg::<Array<Nullable<Text>>, _>(publishers)
-    .arg::<Array<Nullable<Timestamptz>>, _>(published)
-    .build().execute(conn)
-    .await?;
+    SqlBuilder::fixed(WRITE_SOURCES_SQL)
+        .arg::<Array<SqlUuid>, _>(event_ids)
+        .arg::<Array<SmallInt>, _>(positions)
+        .arg::<Array<Text>, _>(urls)
+        .arg::<Array<Jsonb>, _>(via)
+        .arg::<Array<Nullable<Text>>, _>(quotes)
+        .arg::<Array<Nullable<Text>>, _>(titles)
+        .arg::<Array<Nullable<Text>>, _>(publishers)
+        .arg::<Array<Nullable<Timestamptz>>, _>(published)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+const UPSERT_SOURCES_SQL: &str = "INSERT INTO sources (id, url, title, publisher, published_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+         ON CONFLICT (url) DO NOTHING";
+
+const UPSERT_SOURCES_SQL_2: &str = "UPDATE sources s SET title = COALESCE(t.title, s.title), \
+             publisher = COALESCE(t.publisher, s.publisher), \
+             published_at = COALESCE(t.published_at, s.published_at), updated_at = now() \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS t(url, title, publisher, published_at) \
+         WHERE s.url = t.url AND ((t.title IS NOT NULL AND t.title IS DISTINCT FROM s.title) \
+             OR (t.publisher IS NOT NULL AND t.publisher IS DISTINCT FROM s.publisher) \
+             OR (t.published_at IS NOT NULL AND t.published_at IS DISTINCT FROM s.published_at))";
 
 /// One source row per URL, a catalogue of the URLs cited: newer non-empty
 /// metadata fills in or replaces older (within a batch, the last citation of
@@ -223,19 +239,15 @@ async fn upsert_sources<'a>(
     let titles: Vec<Option<String>> = by_url.values().map(|s| s.title.clone()).collect();
     let publishers: Vec<Option<String>> = by_url.values().map(|s| s.publisher.clone()).collect();
     let published: Vec<Option<DateTime<Utc>>> = by_url.values().map(|s| s.published_at).collect();
-    SqlBuilder::fixed(
-        "INSERT INTO sources (id, url, title, publisher, published_at) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-         ON CONFLICT (url) DO NOTHING",
-    )
-    .arg::<Array<SqlUuid>, _>(urls.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .arg::<Array<Text>, _>(urls.clone())
-    .arg::<Array<Nullable<Text>>, _>(titles.clone())
-    .arg::<Array<Nullable<Text>>, _>(publishers.clone())
-    .arg::<Array<Nullable<Timestamptz>>, _>(published.clone())
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(UPSERT_SOURCES_SQL)
+        .arg::<Array<SqlUuid>, _>(urls.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .arg::<Array<Text>, _>(urls.clone())
+        .arg::<Array<Nullable<Text>>, _>(titles.clone())
+        .arg::<Array<Nullable<Text>>, _>(publishers.clone())
+        .arg::<Array<Nullable<Timestamptz>>, _>(published.clone())
+        .build()
+        .execute(conn)
+        .await?;
     let no_metadata = titles.iter().all(Option::is_none)
         && publishers.iter().all(Option::is_none)
         && published.iter().all(Option::is_none);
@@ -247,24 +259,24 @@ async fn upsert_sources<'a>(
     // something: `ON CONFLICT DO UPDATE` would lock and rewrite the row of
     // every URL cited again, so that all writers citing one live article
     // (the seed story is one) queued behind each other on that row.
-    SqlBuilder::fixed(
-        "UPDATE sources s SET title = COALESCE(t.title, s.title), \
-             publisher = COALESCE(t.publisher, s.publisher), \
-             published_at = COALESCE(t.published_at, s.published_at), updated_at = now() \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS t(url, title, publisher, published_at) \
-         WHERE s.url = t.url AND ((t.title IS NOT NULL AND t.title IS DISTINCT FROM s.title) \
-             OR (t.publisher IS NOT NULL AND t.publisher IS DISTINCT FROM s.publisher) \
-             OR (t.published_at IS NOT NULL AND t.published_at IS DISTINCT FROM s.published_at))",
-    )
-    .arg::<Array<Text>, _>(urls)
-    .arg::<Array<Nullable<Text>>, _>(titles)
-    .arg::<Array<Nullable<Text>>, _>(publishers)
-    .arg::<Array<Nullable<Timestamptz>>, _>(published)
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(UPSERT_SOURCES_SQL_2)
+        .arg::<Array<Text>, _>(urls)
+        .arg::<Array<Nullable<Text>>, _>(titles)
+        .arg::<Array<Nullable<Text>>, _>(publishers)
+        .arg::<Array<Nullable<Timestamptz>>, _>(published)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+const WRITE_MEMBERSHIPS_SQL: &str = "DELETE FROM event_timelines et WHERE et.event_id = ANY($1) AND NOT EXISTS ( \
+                 SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS t(event_id, slug) JOIN timelines tl ON tl.slug = t.slug \
+                 WHERE t.event_id = et.event_id AND tl.id = et.timeline_id)";
+
+const WRITE_MEMBERSHIPS_SQL_2: &str = "INSERT INTO event_timelines (timeline_id, event_id) \
+         SELECT tl.id, t.event_id FROM unnest($1::uuid[], $2::text[]) AS t(event_id, slug) \
+         JOIN timelines tl ON tl.slug = t.slug ON CONFLICT DO NOTHING";
 
 /// Makes each event's timelines exactly those its input lists; memberships
 /// it keeps keep their `added_at`.
@@ -281,30 +293,22 @@ async fn write_memberships(
         }
     }
     if !replaced.is_empty() {
-        SqlBuilder::fixed(
-            "DELETE FROM event_timelines et WHERE et.event_id = ANY($1) AND NOT EXISTS ( \
-                 SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS t(event_id, slug) JOIN timelines tl ON tl.slug = t.slug \
-                 WHERE t.event_id = et.event_id AND tl.id = et.timeline_id)",
-        )
-        .arg::<Array<SqlUuid>, _>(replaced.iter().map(|id| id.0).collect::<Vec<_>>())
-        .arg::<Array<SqlUuid>, _>(event_ids.clone())
-        .arg::<Array<Text>, _>(slugs.clone())
-        .build()
-        .execute(conn)
-        .await?;
+        SqlBuilder::fixed(WRITE_MEMBERSHIPS_SQL)
+            .arg::<Array<SqlUuid>, _>(replaced.iter().map(|id| id.0).collect::<Vec<_>>())
+            .arg::<Array<SqlUuid>, _>(event_ids.clone())
+            .arg::<Array<Text>, _>(slugs.clone())
+            .build()
+            .execute(conn)
+            .await?;
     }
     if slugs.is_empty() {
         return Ok(());
     }
-    SqlBuilder::fixed(
-        "INSERT INTO event_timelines (timeline_id, event_id) \
-         SELECT tl.id, t.event_id FROM unnest($1::uuid[], $2::text[]) AS t(event_id, slug) \
-         JOIN timelines tl ON tl.slug = t.slug ON CONFLICT DO NOTHING",
-    )
-    .arg::<Array<SqlUuid>, _>(event_ids)
-    .arg::<Array<Text>, _>(slugs)
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(WRITE_MEMBERSHIPS_SQL_2)
+        .arg::<Array<SqlUuid>, _>(event_ids)
+        .arg::<Array<Text>, _>(slugs)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -74,6 +74,21 @@ fn of_key<'a>(key: &KeyRef<'a>) -> KeyRow<'a> {
         .filter(idempotency_keys::key.eq(key.key))
 }
 
+/// Claims a key: new, expired, or abandoned by a request that never finished.
+static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO idempotency_keys (caller, key, method, path, request_hash) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (caller, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, \
+             request_hash = EXCLUDED.request_hash, status = NULL, headers = NULL, body = NULL, \
+             created_at = now(), completed_at = NULL \
+         WHERE idempotency_keys.created_at < now() - interval '{RETENTION}' \
+            OR (idempotency_keys.status IS NULL \
+                AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}') \
+         RETURNING true AS claimed"
+    )
+});
+
 /// Claims `key` for a request, or returns what is known about its first use.
 /// Expired keys and abandoned claims are taken over as if they were new.
 pub async fn claim(
@@ -87,24 +102,15 @@ pub async fn claim(
     // released it): then claim again.
     for _ in 0..3 {
         // Hand-built: an upsert whose DO UPDATE has a condition.
-        let claimed: Vec<Claimed> = SqlBuilder::fixed(&format!(
-            "INSERT INTO idempotency_keys (caller, key, method, path, request_hash) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (caller, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, \
-                 request_hash = EXCLUDED.request_hash, status = NULL, headers = NULL, body = NULL, \
-                 created_at = now(), completed_at = NULL \
-             WHERE idempotency_keys.created_at < now() - interval '{RETENTION}' \
-                OR (idempotency_keys.status IS NULL \
-                    AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}') \
-             RETURNING true AS claimed"
-        ))
-        .arg::<Text, _>(key.caller.to_owned())
-        .arg::<Text, _>(key.key.to_owned())
-        .arg::<Text, _>(method.to_owned())
-        .arg::<Text, _>(path.to_owned())
-        .arg::<Binary, _>(request_hash.to_vec())
-        .build().load(conn)
-        .await?;
+        let claimed: Vec<Claimed> = SqlBuilder::fixed(&CLAIM_SQL)
+            .arg::<Text, _>(key.caller.to_owned())
+            .arg::<Text, _>(key.key.to_owned())
+            .arg::<Text, _>(method.to_owned())
+            .arg::<Text, _>(path.to_owned())
+            .arg::<Binary, _>(request_hash.to_vec())
+            .build()
+            .load(conn)
+            .await?;
         if !claimed.is_empty() {
             return Ok(Claim::Claimed);
         }
@@ -133,6 +139,9 @@ impl Row {
     }
 }
 
+const COMPLETE_SQL: &str = "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, completed_at = now() \
+         WHERE caller = $4 AND key = $5";
+
 /// Records the response to replay for `key`.
 pub async fn complete(
     conn: &mut AsyncPgConnection,
@@ -142,18 +151,15 @@ pub async fn complete(
     let headers = serde_json::to_value(&response.headers).map_err(ApiError::internal)?;
     // Hand-built: diesel never keeps an UPDATE prepared, and this runs once
     // per write sent with a key.
-    SqlBuilder::fixed(
-        "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, completed_at = now() \
-         WHERE caller = $4 AND key = $5",
-    )
-    .arg::<SmallInt, _>(i16::try_from(response.status).unwrap_or(500))
-    .arg::<Jsonb, _>(headers)
-    .arg::<Binary, _>(response.body.clone())
-    .arg::<Text, _>(key.caller.to_owned())
-    .arg::<Text, _>(key.key.to_owned())
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(COMPLETE_SQL)
+        .arg::<SmallInt, _>(i16::try_from(response.status).unwrap_or(500))
+        .arg::<Jsonb, _>(headers)
+        .arg::<Binary, _>(response.body.clone())
+        .arg::<Text, _>(key.caller.to_owned())
+        .arg::<Text, _>(key.key.to_owned())
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

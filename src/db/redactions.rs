@@ -116,6 +116,11 @@ async fn record(
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the redaction was not recorded")))
 }
 
+const ERASE_HISTORY_SQL: &str = "UPDATE event_revisions SET snapshot = (snapshot::jsonb || $1::jsonb)::json, deleted = true, \
+             country_code = NULL, tags = '{}', actor_keys = '{}', timeline_slugs = '{}', \
+             lat = NULL, lon = NULL, search = NULL \
+         WHERE event_id = $2";
+
 /// Rewrites every revision (the one exception the history's append-only
 /// trigger makes) and marks each deleted, so no `as_of` read finds any.
 async fn erase_history(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), ApiError> {
@@ -126,19 +131,17 @@ async fn erase_history(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), 
         .build()
         .execute(conn)
         .await?;
-    SqlBuilder::fixed(
-        "UPDATE event_revisions SET snapshot = (snapshot::jsonb || $1::jsonb)::json, deleted = true, \
-             country_code = NULL, tags = '{}', actor_keys = '{}', timeline_slugs = '{}', \
-             lat = NULL, lon = NULL, search = NULL \
-         WHERE event_id = $2",
-    )
-    .arg::<Text, _>(REDACTED)
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(ERASE_HISTORY_SQL)
+        .arg::<Text, _>(REDACTED)
+        .arg::<SqlUuid, _>(id.0)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+const ERASE_CURRENT_SQL: &str =
+    "DELETE FROM idempotency_keys WHERE position(convert_to($1::uuid::text, 'UTF8') IN body) > 0";
 
 /// Empties the event row and its links, and drops what only it cited.
 async fn erase_current(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), ApiError> {
@@ -182,13 +185,11 @@ async fn erase_current(conn: &mut AsyncPgConnection, id: EventId) -> Result<(), 
         .await?;
     // A replayable response to the event's creation would hand its content
     // out again. Hand-built: a byte search with functions the DSL does not know.
-    SqlBuilder::fixed(
-        "DELETE FROM idempotency_keys WHERE position(convert_to($1::uuid::text, 'UTF8') IN body) > 0",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(ERASE_CURRENT_SQL)
+        .arg::<SqlUuid, _>(id.0)
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -179,6 +179,20 @@ pub struct NewRevision<'a> {
     pub known_at: Option<DateTime<Utc>>,
 }
 
+const APPEND_SQL: &str = "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
+             deleted, occurred_start, occurred_from, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
+             lat, lon, search_config, search) \
+         SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
+                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
+             $1, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
+             e.occurred_start, e.occurred_from, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
+             ARRAY(SELECT lower(a ->> 'name') FROM json_array_elements(r.snapshot -> 'actors') a), \
+             ARRAY(SELECT json_array_elements_text(r.snapshot -> 'timelines')), \
+             e.lat, e.lon, e.search_config, e.search \
+         FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::text[]::json[], $6::timestamptz[]) \
+             AS r(id, kind, changed_fields, snapshot, known_at) \
+         JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock";
+
 /// Appends the events' current states to their histories, one statement
 /// for all. The filterable and searchable columns are copied from the rows
 /// just written (which hold what the snapshot holds); the actors' and
@@ -208,33 +222,27 @@ pub async fn append(
     // writer it waited for, and the default `known_at` never goes backwards.
     // It is read once per row, so that the default `known_at` equals `recorded_at`.
     // Hand-built: one INSERT … SELECT over unnest()ed arrays for the whole batch.
-    SqlBuilder::fixed(
-        "INSERT INTO event_revisions (event_id, version, kind, recorded_at, known_at, author, changed_fields, snapshot, \
-             deleted, occurred_start, occurred_from, occurred_until, event_type, country_code, status, tags, actor_keys, timeline_slugs, \
-             lat, lon, search_config, search) \
-         SELECT e.id, e.version, r.kind, clock.now, COALESCE(r.known_at, GREATEST(clock.now, \
-                 (SELECT p.known_at FROM event_revisions p WHERE p.event_id = e.id ORDER BY p.version DESC LIMIT 1))), \
-             $1, ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.snapshot, e.deleted_at IS NOT NULL, \
-             e.occurred_start, e.occurred_from, e.occurred_until, e.event_type, e.country_code, e.status, e.tags, \
-             ARRAY(SELECT lower(a ->> 'name') FROM json_array_elements(r.snapshot -> 'actors') a), \
-             ARRAY(SELECT json_array_elements_text(r.snapshot -> 'timelines')), \
-             e.lat, e.lon, e.search_config, e.search \
-         FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::text[]::json[], $6::timestamptz[]) \
-             AS r(id, kind, changed_fields, snapshot, known_at) \
-         JOIN events e ON e.id = r.id, LATERAL (SELECT clock_timestamp() AS now) clock",
-    )
-    .arg::<Nullable<Text>, _>(author.map(str::to_owned))
-    .arg::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
-    .arg::<Array<Text>, _>(revisions.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
-    .arg::<Array<Jsonb>, _>(
-        revisions
-            .iter()
-            .map(|r| serde_json::Value::from(r.changed_fields.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .arg::<Array<Text>, _>(snapshots)
-    .arg::<Array<Nullable<Timestamptz>>, _>(revisions.iter().map(|r| r.known_at).collect::<Vec<_>>())
-    .build().execute(conn)
-    .await?;
+    SqlBuilder::fixed(APPEND_SQL)
+        .arg::<Nullable<Text>, _>(author.map(str::to_owned))
+        .arg::<Array<SqlUuid>, _>(revisions.iter().map(|r| r.event.id.0).collect::<Vec<_>>())
+        .arg::<Array<Text>, _>(
+            revisions
+                .iter()
+                .map(|r| r.kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .arg::<Array<Jsonb>, _>(
+            revisions
+                .iter()
+                .map(|r| serde_json::Value::from(r.changed_fields.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .arg::<Array<Text>, _>(snapshots)
+        .arg::<Array<Nullable<Timestamptz>>, _>(
+            revisions.iter().map(|r| r.known_at).collect::<Vec<_>>(),
+        )
+        .build()
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -17,6 +17,9 @@ struct Clock {
     previous: Option<DateTime<Utc>>,
 }
 
+const CHECK_KNOWN_AT_SQL: &str = "SELECT clock_timestamp() AS now, (SELECT known_at FROM event_revisions WHERE event_id = $1 \
+         ORDER BY version DESC LIMIT 1) AS previous";
+
 /// A `known_at` the writer gives must lie between the event's previous
 /// revision's `known_at` and now.
 pub(super) async fn check_known_at(
@@ -24,13 +27,11 @@ pub(super) async fn check_known_at(
     id: EventId,
     known_at: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let clock: Clock = SqlBuilder::fixed(
-        "SELECT clock_timestamp() AS now, (SELECT known_at FROM event_revisions WHERE event_id = $1 \
-         ORDER BY version DESC LIMIT 1) AS previous",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .build().get_result(conn)
-    .await?;
+    let clock: Clock = SqlBuilder::fixed(CHECK_KNOWN_AT_SQL)
+        .arg::<SqlUuid, _>(id.0)
+        .build()
+        .get_result(conn)
+        .await?;
     match known_at_error(known_at, clock.now, clock.previous) {
         Some(error) => Err(ApiError::Validation(vec![error])),
         None => Ok(()),

@@ -183,6 +183,9 @@ pub async fn delete(
     finish(result)
 }
 
+const RECORD_CHANGE_SQL: &str =
+    "UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1";
+
 /// Records a change made by another resource (timeline membership) as a new version.
 pub async fn record_change(
     conn: &mut AsyncPgConnection,
@@ -190,7 +193,7 @@ pub async fn record_change(
     fields: &[&str],
     meta: &ChangeMeta,
 ) -> Result<Event, ApiError> {
-    SqlBuilder::fixed("UPDATE events SET version = version + 1, updated_at = now() WHERE id = $1")
+    SqlBuilder::fixed(RECORD_CHANGE_SQL)
         .arg::<SqlUuid, _>(id.0)
         .build()
         .execute(conn)
@@ -209,15 +212,16 @@ struct Locked {
     deleted: bool,
 }
 
+const LOCK_SQL: &str =
+    "SELECT version, deleted_at IS NOT NULL AS deleted FROM events WHERE id = $1 FOR UPDATE";
+
 /// Locks the event row for the rest of the transaction; `None` if there is none.
 async fn lock(conn: &mut AsyncPgConnection, id: EventId) -> Result<Option<Locked>, ApiError> {
-    let locked: Vec<Locked> = SqlBuilder::fixed(
-        "SELECT version, deleted_at IS NOT NULL AS deleted FROM events WHERE id = $1 FOR UPDATE",
-    )
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .load(conn)
-    .await?;
+    let locked: Vec<Locked> = SqlBuilder::fixed(LOCK_SQL)
+        .arg::<SqlUuid, _>(id.0)
+        .build()
+        .load(conn)
+        .await?;
     Ok(locked.into_iter().next())
 }
 
@@ -275,6 +279,9 @@ pub async fn restore(
     finish(result)
 }
 
+const SET_DELETED_SQL: &str = "UPDATE events SET deleted_at = CASE WHEN $1 THEN now() END, version = version + 1, \
+         updated_at = now() WHERE id = $2";
+
 /// Deletes (soft) or restores the locked event, as a new version with its revision.
 async fn set_deleted(
     conn: &mut AsyncPgConnection,
@@ -282,15 +289,12 @@ async fn set_deleted(
     deleted: bool,
     meta: &ChangeMeta,
 ) -> Result<Event, TxError> {
-    SqlBuilder::fixed(
-        "UPDATE events SET deleted_at = CASE WHEN $1 THEN now() END, version = version + 1, \
-         updated_at = now() WHERE id = $2",
-    )
-    .arg::<diesel::sql_types::Bool, _>(deleted)
-    .arg::<SqlUuid, _>(id.0)
-    .build()
-    .execute(conn)
-    .await?;
+    SqlBuilder::fixed(SET_DELETED_SQL)
+        .arg::<diesel::sql_types::Bool, _>(deleted)
+        .arg::<SqlUuid, _>(id.0)
+        .build()
+        .execute(conn)
+        .await?;
     let event = get(conn, id).await?;
     let kind = if deleted {
         ChangeKind::Deleted
