@@ -6,6 +6,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::sql::SqlBuilder;
 use crate::error::ApiError;
 
 /// Where the store stands: equal markers mean nothing a read shows changed.
@@ -18,15 +19,18 @@ pub struct StoreVersion {
     pub version: i64,
 }
 
+const CURRENT_SQL: &str = "SELECT (SELECT epoch::text FROM store_epoch) AS epoch, \
+     (SELECT sum(version)::bigint FROM store_version) AS version";
+
 /// The current version: the 16 shards of the counter, read in one snapshot
 /// (each commit bumps one, so their sum moves with every commit). Hand-built:
 /// two scalar subqueries with casts (diesel's `sum` of a bigint is numeric).
 pub async fn current(conn: &mut AsyncPgConnection) -> Result<StoreVersion, ApiError> {
-    let version = diesel::sql_query(
-        "SELECT (SELECT epoch::text FROM store_epoch) AS epoch, \
-         (SELECT sum(version)::bigint FROM store_version) AS version",
-    )
-    .get_result(conn)
-    .await?;
+    // Through `SqlBuilder`: prepared once per connection, as it runs before
+    // every export (a `sql_query` is planned each time).
+    let version = SqlBuilder::fixed(CURRENT_SQL)
+        .build()
+        .get_result(conn)
+        .await?;
     Ok(version)
 }
