@@ -278,6 +278,28 @@ mod tests {
         assert_eq!(documented, served);
     }
 
+    /// The committed spec is what the annotations generate: a change to an
+    /// operation that is not in `openapi/openapi.json` fails here, without a
+    /// database (`tests/api/service.rs` checks what the server serves).
+    #[test]
+    fn the_committed_spec_is_the_generated_one() {
+        let committed = include_str!("../openapi/openapi.json");
+        let generated = json();
+        if generated != committed {
+            let line = generated
+                .lines()
+                .zip(committed.lines())
+                .position(|(g, c)| g != c)
+                .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()))
+                + 1;
+            panic!(
+                "openapi/openapi.json is not what the annotations generate (first difference \
+                 at line {line}); regenerate it with `cargo run -q -- openapi > openapi/openapi.json` \
+                 and review the diff"
+            );
+        }
+    }
+
     /// Every read documents its conditional form (issue 17: the exports did not).
     #[test]
     fn every_v1_read_documents_its_etag_and_304() {
