@@ -6,7 +6,8 @@ use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::openapi::{document_access, integer_header, problem};
+use crate::auth::openapi::{document_access, integer_header, problem, problem_content};
+use crate::error::{PROBLEM_JSON, Problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
@@ -45,7 +46,7 @@ use crate::routes::{
         stats::histogram, stats::casualties,
         health::healthz, health::readyz,
     ),
-    components(schemas(EventListJson, EventFeatureCollection), responses(EventList)),
+    components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),
     tags(
         (name = "events", description = "Dated news events"),
         (name = "history", description = "Every version of every event: revisions, and reads `as_of` an instant"),
@@ -57,9 +58,39 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
+    modifiers(&ProblemBodies, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
 )]
 pub struct ApiDoc;
+
+/// Every error is a problem: a `4xx` or `5xx` response an operation declares
+/// with a description alone (its own cause of a status) gets the
+/// [`Problem`] body as `application/problem+json`. The causes several
+/// operations share are declared once in [`crate::routes::problems`].
+struct ProblemBodies;
+
+impl Modify for ProblemBodies {
+    fn modify(&self, openapi: &mut Spec) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && is_error(status)
+                        && response.content.is_empty()
+                    {
+                        response
+                            .content
+                            .insert(PROBLEM_JSON.into(), problem_content().into());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A `4xx` or `5xx` status (or range, such as `4XX`).
+fn is_error(status: &str) -> bool {
+    status.starts_with('4') || status.starts_with('5')
+}
 
 /// Access, as the route table states it, on every operation.
 struct AccessDocs;
@@ -276,6 +307,69 @@ mod tests {
         documented.sort();
         served.sort();
         assert_eq!(documented, served);
+    }
+
+    /// The committed spec is what the annotations generate: a change to an
+    /// operation that is not in `openapi/openapi.json` fails here, without a
+    /// database (`tests/api/service.rs` checks what the server serves).
+    #[test]
+    fn the_committed_spec_is_the_generated_one() {
+        let committed = include_str!("../openapi/openapi.json");
+        let generated = json();
+        if generated != committed {
+            let line = generated
+                .lines()
+                .zip(committed.lines())
+                .position(|(g, c)| g != c)
+                .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()))
+                + 1;
+            panic!(
+                "openapi/openapi.json is not what the annotations generate (first difference \
+                 at line {line}); regenerate it with `cargo run -q -- openapi > openapi/openapi.json` \
+                 and review the diff"
+            );
+        }
+    }
+
+    /// Every error response of every operation is a problem.
+    #[test]
+    fn every_error_response_is_problem_json() {
+        let spec = ApiDoc::openapi();
+        let mut errors = 0;
+        for (path, item) in &spec.paths.paths {
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                for (status, response) in &operation.responses.responses {
+                    if !is_error(status) {
+                        continue;
+                    }
+                    errors += 1;
+                    let RefOr::T(response) = response else {
+                        panic!("{method} {path} {status}: a reference");
+                    };
+                    let schema = response.content.get(PROBLEM_JSON).and_then(|c| match c {
+                        RefOr::T(c) => c.schema.as_ref(),
+                        RefOr::Ref(_) => None,
+                    });
+                    assert!(
+                        matches!(schema, Some(RefOr::Ref(r)) if r.ref_location == "#/components/schemas/Problem"),
+                        "{method} {path} {status}: {:?}",
+                        response.content.keys().collect::<Vec<_>>()
+                    );
+                    assert_eq!(response.content.len(), 1, "{method} {path} {status}");
+                    assert!(!response.description.is_empty(), "{method} {path} {status}");
+                }
+            }
+        }
+        assert!(errors > 100, "{errors}");
     }
 
     /// Every read documents its conditional form (issue 17: the exports did not).

@@ -11,7 +11,8 @@ use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation as PathOperation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder, Type,
+    Content, ContentBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Required, Response,
+    ResponseBuilder, Type,
 };
 
 use super::policy::{Access, Operation};
@@ -160,12 +161,14 @@ fn extend(response: &mut RefOr<Response>, cause: &str) {
 pub(crate) fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
+        .content(PROBLEM_JSON, problem_content())
+        .build()
+}
+
+/// The body of every error response: a [`crate::error::Problem`].
+pub(crate) fn problem_content() -> Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
         .build()
 }
 

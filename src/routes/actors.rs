@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use super::page_response;
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::filter::{DEFAULT_LIMIT, parse_limit};
 use crate::models::actor::ActorPage;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub struct ActorQuery {
     responses(
         (status = 200, description = "One page of actors", body = ActorPage,
             headers(("Link" = String, description = "`rel=\"next\"` link when another page follows"))),
-        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid"),
     ))]
 pub async fn list_actors(
     state: web::Data<AppState>,

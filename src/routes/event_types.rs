@@ -2,8 +2,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::JSON;
+use super::problems::{MalformedJson, UnsupportedContentType};
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::json::parse_body;
 use crate::models::event_type::{EventType, EventTypeList, NewEventType};
 use crate::state::AppState;
@@ -22,10 +23,10 @@ pub async fn list_event_types(state: web::Data<AppState>) -> Result<HttpResponse
     request_body(content = NewEventType, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = EventType, headers(("Location" = String, description = "`/v1/event-types`"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug exists", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid slug or label", body = Problem, content_type = "application/problem+json"),
+        MalformedJson,
+        (status = 409, description = "The slug exists"),
+        UnsupportedContentType,
+        (status = 422, description = "Invalid slug or label"),
     ))]
 pub async fn create_event_type(
     state: web::Data<AppState>,

@@ -2,6 +2,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::listing::{self, EventList, EventQuery};
+use super::problems::{
+    ExportUnavailable, IfMatchRequired, KnownAtOutOfOrder, NoSuchEvent, NotAcceptable,
+    UnsupportedContentType, VersionMismatch,
+};
 use super::{
     JSON, MERGE_PATCH_JSON, WriteParams, event_response, expected_version, parse_event_id,
     stored_event_response,
@@ -9,7 +13,7 @@ use super::{
 use crate::auth::Caller;
 use crate::db;
 use crate::db::revisions::AsOf;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::filter::{FilterParams, PageParams, parse_instant};
 use crate::formats::FormatParams;
 use crate::json::{from_value_checked, parse_body, parse_json};
@@ -31,9 +35,9 @@ use utoipa::IntoParams;
     params(FilterParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
-        (status = 400, description = "A query parameter is invalid or unknown, or `type` or `timeline` names no event type or timeline (`errors[].field` names the parameter; the message lists the known types and the closest one)", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unreachable, every connection stayed busy, a query ran longer than the server allows (type `timeout`), or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid or unknown, or `type` or `timeline` names no event type or timeline (`errors[].field` names the parameter; the message lists the known types and the closest one)"),
+        NotAcceptable,
+        ExportUnavailable,
     ))]
 pub async fn list_events(
     state: web::Data<AppState>,
@@ -52,11 +56,11 @@ pub async fn list_events(
     responses(
         (status = 201, description = "Stored; the body is the stored event", body = Event,
             headers(("Location" = String, description = "`/v1/events/{id}`"), ("ETag" = String, description = "The version, e.g. `\"1\"`"))),
-        (status = 400, description = "The body is not valid JSON, or `known_at` is not a date-time", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`external_id` is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `CHRONIK_MAX_BODY_BYTES` (1 MiB by default); the detail states the limit in bytes", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing, unknown or invalid (or `known_at` is in the future); `errors` names each", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid JSON, or `known_at` is not a date-time"),
+        (status = 409, description = "`external_id` is taken"),
+        (status = 413, description = "The body is larger than `CHRONIK_MAX_BODY_BYTES` (1 MiB by default); the detail states the limit in bytes"),
+        UnsupportedContentType,
+        (status = 422, description = "A field is missing, unknown or invalid (or `known_at` is in the future); `errors` names each"),
     ))]
 pub async fn create_event(
     state: web::Data<AppState>,
@@ -116,8 +120,8 @@ pub struct EventReadParams {
     responses(
         (status = 200, description = "The event", body = Event, headers(("ETag" = String, description = "The version, e.g. `\"3\"`"))),
         (status = 304, description = "`If-None-Match` names the current version"),
-        (status = 400, description = "The id is not a UUID, or `as_of` is not a date-time", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or it was deleted (with `as_of`: not known yet, or deleted by then)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or `as_of` is not a date-time"),
+        (status = 404, description = "No such event, or it was deleted (with `as_of`: not known yet, or deleted by then)"),
     ))]
 pub async fn get_event(
     state: web::Data<AppState>,
@@ -171,8 +175,8 @@ pub async fn get_event(
             ("Content-Location" = String, description = "`/v1/events/{id}`: the event's own URL"),
         )),
         (status = 304, description = "`If-None-Match` names the current version"),
-        (status = 400, description = "The external id is empty or longer than 200 characters", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No live event has this external id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The external id is empty or longer than 200 characters"),
+        (status = 404, description = "No live event has this external id"),
     ))]
 pub async fn get_event_by_external_id(
     state: web::Data<AppState>,
@@ -214,12 +218,12 @@ pub async fn get_event_by_external_id(
     responses(
         (status = 200, description = "The updated event (unchanged, same version, if the patch changed nothing)", body = Event,
             headers(("ETag" = String, description = "The new version"))),
-        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names an old version; `current_version` says which is current", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The patched event is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or If-Match"),
+        NoSuchEvent,
+        VersionMismatch,
+        IfMatchRequired,
+        UnsupportedContentType,
+        (status = 422, description = "The patched event is invalid"),
     ))]
 pub async fn patch_event(
     state: web::Data<AppState>,
@@ -256,13 +260,13 @@ pub async fn patch_event(
     request_body(content = EventInput, content_type = "application/json"),
     responses(
         (status = 200, description = "The replaced event", body = Event, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`external_id` belongs to another event", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names an old version", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The event is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or If-Match"),
+        NoSuchEvent,
+        (status = 409, description = "`external_id` belongs to another event"),
+        VersionMismatch,
+        IfMatchRequired,
+        UnsupportedContentType,
+        (status = 422, description = "The event is invalid"),
     ))]
 pub async fn replace_event(
     state: web::Data<AppState>,
@@ -290,10 +294,10 @@ pub async fn replace_event(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or already deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names an old version", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id or If-Match"),
+        (status = 404, description = "No such event, or already deleted"),
+        VersionMismatch,
+        IfMatchRequired,
     ))]
 pub async fn delete_event(
     state: web::Data<AppState>,
@@ -323,12 +327,12 @@ pub async fn delete_event(
     ),
     responses(
         (status = 200, description = "The restored event", body = Event, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, description = "Malformed id, If-Match or known_at", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The event is not deleted, or its history was redacted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`known_at` is in the future or before the previous revision's", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "The server requires If-Match (`CHRONIK_REQUIRE_IF_MATCH`) and there is none", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id, If-Match or known_at"),
+        NoSuchEvent,
+        (status = 409, description = "The event is not deleted, or its history was redacted"),
+        VersionMismatch,
+        KnownAtOutOfOrder,
+        IfMatchRequired,
     ))]
 pub async fn restore_event(
     state: web::Data<AppState>,

@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -25,7 +25,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "The database answers", body = Health),
-        (status = 503, description = "The database is not reachable, or every connection stayed busy", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is not reachable, or every connection stayed busy"),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.readiness.check(&state.pool).await?;

@@ -75,10 +75,10 @@ const CSV: &str = "text/csv";
         )),
     responses(
         (status = 200, description = "Imported; what was created, updated and left unchanged", body = Summary),
-        (status = 400, description = "A query parameter is invalid, the upload broke off, or `Idempotency-Key` was sent", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A concurrent write took an `external_id` the import was about to use, or deleted an event it was replacing", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `CHRONIK_MAX_IMPORT_BYTES`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is none of the import formats, or `format=acled` without `text/csv`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid, the upload broke off, or `Idempotency-Key` was sent"),
+        (status = 409, description = "A concurrent write took an `external_id` the import was about to use, or deleted an event it was replacing"),
+        (status = 413, description = "The body is larger than `CHRONIK_MAX_IMPORT_BYTES`"),
+        (status = 415, description = "Content-Type is none of the import formats, or `format=acled` without `text/csv`"),
         (status = 422, description = "Records are invalid, or one is larger than `CHRONIK_MAX_IMPORT_RECORD_BYTES` \
             (then reading stopped there); nothing was written. `errors` lists the first 100 with `line` and `field`",
             body = Problem, content_type = "application/problem+json",
@@ -94,7 +94,7 @@ const CSV: &str = "text/csv";
                 "total_errors": 2,
                 "invalid_records": 2
             })),
-        (status = 503, description = "The database is unreachable, every connection stayed busy, `CHRONIK_MAX_IMPORTS` imports are already running, or the import was rolled back, writing nothing of it: one of its statements ran longer than the server allows (type `timeout`), or Postgres broke a deadlock with a concurrent writer; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, every connection stayed busy, `CHRONIK_MAX_IMPORTS` imports are already running, or the import was rolled back, writing nothing of it: one of its statements ran longer than the server allows (type `timeout`), or Postgres broke a deadlock with a concurrent writer; retry after `Retry-After` seconds"),
     ))]
 pub async fn import_events(
     state: web::Data<AppState>,

@@ -2,10 +2,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::problems::{NoSuchEvent, UnsupportedContentType};
 use super::{JSON, parse_event_id};
 use crate::auth::Caller;
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::json::parse_body;
 use crate::models::redaction::{Redaction, RedactionInput};
 use crate::state::AppState;
@@ -27,11 +28,11 @@ use crate::state::AppState;
     request_body(content = RedactionInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The history is redacted", body = Redaction),
-        (status = 400, description = "Malformed id or JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The event is not deleted (delete it first), or is already redacted", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`reason` is missing, empty, longer than 1000 characters or holds control characters, or the body has another field (`errors[].field` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id or JSON"),
+        NoSuchEvent,
+        (status = 409, description = "The event is not deleted (delete it first), or is already redacted"),
+        UnsupportedContentType,
+        (status = 422, description = "`reason` is missing, empty, longer than 1000 characters or holds control characters, or the body has another field (`errors[].field` names it)"),
     ))]
 pub async fn redact_event(
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::{parse_event_id, parse_path};
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::models::revision::{RevisionDetail, RevisionPage};
 use crate::state::AppState;
 
@@ -75,8 +75,8 @@ impl RevisionParams {
                 {"version": 2, "kind": "updated", "known_at": "2022-01-06T09:30:00Z", "recorded_at": "2026-11-24T10:05:00Z", "author": "01943b10-2f4e-7a31-8c55-0b7e4d2f9a10", "changed_fields": ["casualties"]}
             ], "next_cursor": null})),
         (status = 304, description = "`If-None-Match` names the current ETag"),
-        (status = 400, description = "Malformed id, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No event with this id ever existed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id, limit or cursor"),
+        (status = 404, description = "No event with this id ever existed"),
     ))]
 pub async fn list_revisions(
     state: web::Data<AppState>,
@@ -116,8 +116,8 @@ pub async fn list_revisions(
     responses(
         (status = 200, description = "The revision and the event as it was then", body = RevisionDetail),
         (status = 304, description = "`If-None-Match` names the current ETag"),
-        (status = 400, description = "Malformed id or version", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no such version of it", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id or version"),
+        (status = 404, description = "No such event, or no such version of it"),
     ))]
 pub async fn get_revision(
     state: web::Data<AppState>,

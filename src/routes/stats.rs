@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::IntoParams;
 
+use super::problems::NotAcceptable;
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::filter::{Errors, EventFilter, FilterParams, comma_list, param_names};
 use crate::formats::{self, Format, FormatParams, OutputChoice, TABLE_FORMATS};
 use crate::models::stats::{Bucket, CasualtyStats, Dimension, Histogram};
@@ -113,8 +114,8 @@ fn table_response<T: Serialize>(
             content((Histogram = "application/json"), (String = "text/csv", example = json!("label,start,end,count,armed_clash,casualties\r\n2022-01-05,2022-01-05T00:00:00+06:00,2022-01-06T00:00:00+06:00,0,0,0\r\n2022-01-06,2022-01-06T00:00:00+06:00,2022-01-07T00:00:00+06:00,3,1,2\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
                 ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch it"))),
-        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), `type` or `timeline` names no event type or timeline, or the range has more than 5,000 buckets", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), `type` or `timeline` names no event type or timeline, or the range has more than 5,000 buckets"),
+        NotAcceptable,
     ))]
 pub async fn histogram(
     state: web::Data<AppState>,
@@ -160,8 +161,8 @@ pub async fn histogram(
             content((CasualtyStats = "application/json"), (String = "text/csv", example = json!("party,kind,status,min_sum,max_sum,figures,unbounded,events\r\npolice,killed,confirmed,8,8,1,0,1\r\nprotesters,killed,claimed,24,,1,1,1\r\n"))),
             headers(("Vary" = String, description = "`Accept`"),
                 ("Access-Control-Allow-Origin" = String, description = "`*` without an `Origin` header; a cross-origin request gets its own origin echoed (with `Vary: Origin`), or `*` when `CHRONIK_CORS_ORIGINS=*`: a page on any origin may fetch it"))),
-        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), or `type` or `timeline` names no event type or timeline", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "Accept names no supported media type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid or unknown (`sort`, `limit` and `cursor` do not apply), or `type` or `timeline` names no event type or timeline"),
+        NotAcceptable,
     ))]
 pub async fn casualties(
     state: web::Data<AppState>,

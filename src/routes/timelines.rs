@@ -2,10 +2,14 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::listing::{self, EventList, EventQuery};
+use super::problems::{
+    ExportUnavailable, KnownAtOutOfOrder, MalformedJson, NoSuchTimeline, NotAcceptable,
+    UnsupportedContentType,
+};
 use super::{JSON, MERGE_PATCH_JSON, WriteParams, parse_event_id, parse_path};
 use crate::auth::Caller;
 use crate::db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::filter::{FilterParams, PageParams};
 use crate::formats::FormatParams;
 use crate::json::parse_body;
@@ -32,10 +36,10 @@ pub async fn list_timelines(state: web::Data<AppState>) -> Result<HttpResponse, 
     request_body(content = NewTimeline, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = Timeline, headers(("Location" = String, description = "`/v1/timelines/{slug}`"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+        MalformedJson,
+        (status = 409, description = "The slug is taken"),
+        UnsupportedContentType,
+        (status = 422, description = "Invalid field"),
     ))]
 pub async fn create_timeline(
     state: web::Data<AppState>,
@@ -55,8 +59,8 @@ pub async fn create_timeline(
     params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest")),
     responses(
         (status = 200, description = "The timeline", body = Timeline),
-        (status = 400, description = "Malformed slug", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed slug"),
+        NoSuchTimeline,
     ))]
 pub async fn get_timeline(
     state: web::Data<AppState>,
@@ -79,10 +83,10 @@ pub async fn get_timeline(
     )),
     responses(
         (status = 200, description = "The updated timeline", body = Timeline),
-        (status = 400, description = "Malformed JSON or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or slug"),
+        NoSuchTimeline,
+        UnsupportedContentType,
+        (status = 422, description = "Invalid field"),
     ))]
 pub async fn patch_timeline(
     state: web::Data<AppState>,
@@ -102,7 +106,7 @@ pub async fn patch_timeline(
     params(("slug" = String, Path, description = "Timeline slug")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
+        NoSuchTimeline,
     ))]
 pub async fn delete_timeline(
     state: web::Data<AppState>,
@@ -124,10 +128,10 @@ pub async fn delete_timeline(
         FilterParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
-        (status = 400, description = "A query parameter is invalid or unknown, or `type` names no event type (the message lists the known ones)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such timeline", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "Accept names no supported media type; the problem lists the supported ones", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unreachable, every connection stayed busy, a query ran longer than the server allows (type `timeout`), or `CHRONIK_MAX_EXPORTS` exports are already streaming; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter is invalid or unknown, or `type` names no event type (the message lists the known ones)"),
+        NoSuchTimeline,
+        NotAcceptable,
+        ExportUnavailable,
     ))]
 pub async fn list_timeline_events(
     state: web::Data<AppState>,
@@ -155,9 +159,9 @@ pub async fn list_timeline_events(
     params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
     responses(
         (status = 204, description = "The event is on the timeline (a new event version if it was not before)"),
-        (status = 400, description = "Malformed slug, id or known_at", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`known_at` is in the future or before the event's previous revision's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed slug, id or known_at"),
+        KnownAtOutOfOrder,
+        (status = 404, description = "No such timeline or event"),
     ))]
 pub async fn add_timeline_event(
     state: web::Data<AppState>,
@@ -173,9 +177,9 @@ pub async fn add_timeline_event(
     params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
     responses(
         (status = 204, description = "The event is not on the timeline (a new event version if it was before)"),
-        (status = 400, description = "Malformed slug, id or known_at", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`known_at` is in the future or before the event's previous revision's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such timeline or event", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed slug, id or known_at"),
+        KnownAtOutOfOrder,
+        (status = 404, description = "No such timeline or event"),
     ))]
 pub async fn remove_timeline_event(
     state: web::Data<AppState>,

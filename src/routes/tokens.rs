@@ -3,11 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::problems::{MalformedJson, NoSuchToken, UnsupportedContentType};
 use super::{JSON, parse_path};
 use crate::auth::Caller;
 use crate::db;
 use crate::db::tokens::TokenSpec;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::idempotency::NotReplayable;
 use crate::json::parse_body;
 use crate::models::token::{CreatedToken, NewToken, Token, TokenId, TokenList, expires_after};
@@ -22,9 +23,9 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Created; `secret` is shown only now", body = CreatedToken,
             headers(("Location" = String, description = "`/v1/tokens/{id}`"), ("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid name, scope or expiry", body = Problem, content_type = "application/problem+json"),
+        MalformedJson,
+        UnsupportedContentType,
+        (status = 422, description = "Invalid name, scope or expiry"),
     ))]
 pub async fn create_token(
     state: web::Data<AppState>,
@@ -84,8 +85,8 @@ pub async fn list_tokens(state: web::Data<AppState>) -> Result<HttpResponse, Api
     params(("id" = String, Path, description = "Token id (UUID)", example = "01943b10-2f4e-7a31-8c55-0b7e4d2f9a10")),
     responses(
         (status = 200, description = "The token", body = Token),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        NoSuchToken,
     ))]
 pub async fn get_token(
     state: web::Data<AppState>,
@@ -104,8 +105,8 @@ pub async fn get_token(
     params(("id" = String, Path, description = "Token id (UUID)")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        NoSuchToken,
     ))]
 pub async fn revoke_token(
     state: web::Data<AppState>,

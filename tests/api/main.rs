@@ -25,6 +25,7 @@ mod idempotency;
 mod import;
 mod import_limits;
 mod list_filters;
+mod migrations;
 mod paging;
 mod polling;
 mod rate_limit;
