@@ -58,7 +58,7 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    modifiers(&ProblemBodies, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
+    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
 )]
 pub struct ApiDoc;
 
@@ -82,6 +82,34 @@ impl Modify for ProblemBodies {
                             .insert(PROBLEM_JSON.into(), problem_content().into());
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The `413` every operation with a JSON body can answer: the app-wide
+/// `CHRONIK_MAX_BODY_BYTES`. Operations that state their own limit (the
+/// streamed import) keep their description.
+struct BodyLimitDocs;
+
+impl Modify for BodyLimitDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                operation
+                    .responses
+                    .responses
+                    .entry("413".into())
+                    .or_insert_with(|| {
+                        problem(
+                            "The body is larger than `CHRONIK_MAX_BODY_BYTES` (1 MiB by default); \
+                             the detail states the limit in bytes",
+                        )
+                        .into()
+                    });
             }
         }
     }
@@ -329,6 +357,25 @@ mod tests {
                  and review the diff"
             );
         }
+    }
+
+    /// Every operation that takes a body says what a body over the limit gets.
+    #[test]
+    fn every_operation_with_a_body_documents_413() {
+        let spec = ApiDoc::openapi();
+        let mut bodies = 0;
+        for (path, item) in &spec.paths.paths {
+            for operation in [&item.post, &item.put, &item.patch].into_iter().flatten() {
+                if operation.request_body.is_some() {
+                    bodies += 1;
+                    assert!(
+                        operation.responses.responses.contains_key("413"),
+                        "{path}: no 413"
+                    );
+                }
+            }
+        }
+        assert!(bodies > 8, "{bodies}");
     }
 
     /// Every error response of every operation is a problem.

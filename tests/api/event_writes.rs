@@ -705,3 +705,27 @@ async fn a_stand_in_for_a_wrong_value_causes_no_error_of_its_own() {
         .collect();
     assert_eq!(fields, ["occurred_start"], "{}", reply.text);
 }
+
+#[tokio::test]
+async fn every_json_body_has_the_same_size_limit() {
+    let app = spawn_app().await;
+    let created = app.create_event(&event("t", "2022-01-05T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let big = json!({"summary": "x".repeat(2 << 20)});
+    for reply in [
+        app.patch(&path, &big).await,
+        app.post(
+            "/v1/timelines",
+            &json!({"slug": "big", "title": "x".repeat(2 << 20)}),
+        )
+        .await,
+    ] {
+        assert_eq!(reply.status, 413, "{}", reply.text);
+        assert_eq!(reply.content_type(), "application/problem+json");
+        assert!(
+            reply.text.contains("CHRONIK_MAX_BODY_BYTES"),
+            "{}",
+            reply.text
+        );
+    }
+}
