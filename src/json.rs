@@ -28,43 +28,37 @@ pub fn parse_json(
 /// Converts already-parsed JSON into `T`; a mismatch is a 422 naming the JSON path.
 /// So is a NUL in any string: Postgres cannot store it (see [`crate::control_chars`]).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    if let Some(field) = crate::control_chars::nul_path(&value) {
-        return Err(ApiError::invalid(
-            field,
-            "must not contain NUL (U+0000): it cannot be stored",
-        ));
-    }
-    let first = match serde_path_to_error::deserialize::<_, T>(&value) {
-        Ok(parsed) => return Ok(parsed),
-        Err(err) => err,
-    };
-    Err(ApiError::Validation(every_error::<T>(value, first)))
+    from_value_checked(&value, Ok::<T, Vec<FieldError>>)
 }
 
-/// Converts JSON into `T` and then into a checked `U` (such as
-/// [`crate::models::event::ValidEventInput`]); every error is listed in one
+/// Converts JSON into `T` and then, with `check`, into a checked `U` (such
+/// as `ValidEventInput::try_from`); every error is listed in one
 /// 422, type errors and the checks' alike. Where some values have the wrong
 /// type, the checks still run on the rest: on the body with stand-ins for
 /// the wrong values, keeping only errors about other fields.
-pub fn from_value_checked<T, U>(value: serde_json::Value) -> Result<U, ApiError>
+/// So is a NUL in any string: Postgres cannot store it (see [`crate::control_chars`]).
+pub fn from_value_checked<T, U>(
+    value: &serde_json::Value,
+    check: impl Fn(T) -> Result<U, Vec<FieldError>>,
+) -> Result<U, ApiError>
 where
     T: DeserializeOwned,
-    U: TryFrom<T, Error = Vec<FieldError>>,
 {
-    if let Some(field) = crate::control_chars::nul_path(&value) {
+    if let Some(field) = crate::control_chars::nul_path(value) {
         return Err(ApiError::invalid(
             field,
             "must not contain NUL (U+0000): it cannot be stored",
         ));
     }
-    let mut value = value;
-    let first = match serde_path_to_error::deserialize::<_, T>(&value) {
-        Ok(parsed) => return U::try_from(parsed).map_err(ApiError::Validation),
+    let first = match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(parsed) => return check(parsed).map_err(ApiError::Validation),
         Err(err) => err,
     };
-    let mut errors = every_error_patching::<T>(&mut value, first);
+    // Only a refused body is copied, to be patched past its errors.
+    let mut value = value.clone();
+    let mut errors = every_error::<T>(&mut value, first);
     if let Ok(patched) = serde_path_to_error::deserialize::<_, T>(&value)
-        && let Err(checks) = U::try_from(patched)
+        && let Err(checks) = check(patched)
     {
         let typed: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
         errors.extend(
@@ -101,15 +95,8 @@ type DeError = serde_path_to_error::Error<serde_json::Error>;
 /// another JSON type put in) until serde gets past it, and the next one is
 /// read. A patch that only moves the error elsewhere (leaving out a required
 /// field) is not taken; where no patch gets past an error, the list ends there.
+/// `value` is left with the stand-ins that got past them.
 fn every_error<T: DeserializeOwned>(
-    mut value: serde_json::Value,
-    first: DeError,
-) -> Vec<FieldError> {
-    every_error_patching::<T>(&mut value, first)
-}
-
-/// [`every_error`], leaving `value` with the stand-ins that got past them.
-fn every_error_patching<T: DeserializeOwned>(
     value: &mut serde_json::Value,
     first: DeError,
 ) -> Vec<FieldError> {

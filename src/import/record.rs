@@ -31,10 +31,12 @@ pub struct Record {
 
 /// An event from its JSON form, checked as the API checks it.
 pub fn parse_event(value: serde_json::Value) -> Result<ValidEventInput, Vec<FieldError>> {
-    crate::json::from_value_checked::<EventInput, ValidEventInput>(value).map_err(|err| match err {
-        ApiError::Validation(errors) => errors,
-        other => vec![FieldError::new("body", other.to_string())],
-    })
+    crate::json::from_value_checked::<EventInput, _>(&value, ValidEventInput::try_from).map_err(
+        |err| match err {
+            ApiError::Validation(errors) => errors,
+            other => vec![FieldError::new("body", other.to_string())],
+        },
+    )
 }
 
 /// A JSON record is an event, optionally with `known_at`: when what it says

@@ -87,13 +87,11 @@ async fn event_body(
     body: &[u8],
 ) -> Result<ValidEventInput, ApiError> {
     let value = parse_json(req, body, &[JSON])?;
-    // What `unknown_references` reads, kept apart: the body is consumed.
-    let names = serde_json::json!({"type": value.get("type"), "timelines": value.get("timelines")});
-    match from_value_checked::<EventInput, ValidEventInput>(value) {
+    match from_value_checked::<EventInput, _>(&value, ValidEventInput::try_from) {
         Err(ApiError::Validation(mut errors)) => {
             let unknown = state
                 .vocabulary
-                .unknown_references(&state.pool, &names, &errors)
+                .unknown_references(&state.pool, &value, &errors)
                 .await?;
             errors.extend(unknown);
             Err(ApiError::Validation(errors))

@@ -110,7 +110,7 @@ pub async fn patch(
     update(conn, id, expected_version, meta, move |current| {
         let mut merged = current.writable_json();
         json_patch::merge(&mut merged, &patch);
-        crate::json::from_value_checked::<EventInput, ValidEventInput>(merged)
+        crate::json::from_value_checked::<EventInput, _>(&merged, ValidEventInput::try_from)
     })
     .await
 }
