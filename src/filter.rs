@@ -70,6 +70,12 @@ pub struct FilterParams {
     /// coordinates lie inside. `min_lon > max_lon` means a box across the antimeridian.
     #[param(example = "76.7,43.1,77.1,43.4")]
     pub bbox: Option<String>,
+}
+
+/// Reading history: the lists and statistics, not the change feed.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
     /// Read the events as they were known at this instant (RFC 3339 date-time with offset): each
     /// event as of its latest revision whose `known_at` is not after it. Events first known later
     /// are absent, events deleted later are present, later corrections are not applied. Every
@@ -308,12 +314,17 @@ impl FilterParams {
                 .as_deref()
                 .and_then(|b| errors.take("bbox", b.parse())),
             located: false,
-            as_of: self
-                .as_of
-                .as_deref()
-                .and_then(|t| errors.take("as_of", parse_instant(t))),
+            as_of: None,
         };
         (filter, tz)
+    }
+}
+
+impl HistoryParams {
+    pub fn parse(&self, errors: &mut Errors) -> Option<DateTime<Utc>> {
+        self.as_of
+            .as_deref()
+            .and_then(|t| errors.take("as_of", parse_instant(t)))
     }
 }
 

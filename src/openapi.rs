@@ -11,8 +11,8 @@ use crate::error::{PROBLEM_JSON, Problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
-    actors, event_types, events, health, import, redactions, revisions, stats, table, timelines,
-    tokens,
+    actors, changes, event_types, events, health, import, redactions, revisions, stats, table,
+    timelines, tokens,
 };
 
 #[derive(OpenApi)]
@@ -44,6 +44,7 @@ use crate::routes::{
         import::import_events,
         tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
         stats::histogram, stats::casualties,
+        changes::list_changes,
         health::healthz, health::readyz,
     ),
     components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),
@@ -56,6 +57,7 @@ use crate::routes::{
         (name = "actors", description = "People, organizations and states named in events"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
+        (name = "changes", description = "Following the store: the change feed and live streams of it"),
         (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)

@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod batch;
+pub mod changes;
 pub mod children;
 pub mod counts;
 pub mod event_types;

@@ -1,6 +1,7 @@
 //! Types that cross the API boundary.
 
 pub mod actor;
+pub mod change;
 pub mod event;
 pub mod event_type;
 pub mod redaction;

@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::db;
 use crate::db::revisions::AsOf;
 use crate::error::ApiError;
-use crate::filter::{FilterParams, PageParams, parse_instant};
+use crate::filter::{FilterParams, HistoryParams, PageParams, parse_instant};
 use crate::formats::FormatParams;
 use crate::json::{from_value_checked, parse_body, parse_json};
 use crate::models::event::{Event, EventInput, ValidEventInput};
@@ -32,7 +32,7 @@ use utoipa::IntoParams;
 /// comes exactly once); NDJSON, GeoJSON, TimelineJS and `format=csv&stream=all`
 /// carry every matching event, streamed from one consistent snapshot.
 #[utoipa::path(get, path = "/v1/events", tag = "events",
-    params(FilterParams, PageParams, FormatParams),
+    params(FilterParams, HistoryParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
         (status = 400, description = "A query parameter is invalid or unknown, or `type` or `timeline` names no event type or timeline (`errors[].field` names the parameter; the message lists the known types and the closest one)"),

@@ -15,7 +15,7 @@ use crate::conditional;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
-    CountMode, Errors, EventFilter, FilterParams, PageParams, PageRequest, Paging, param_names,
+    CountMode, Errors, EventFilter, FilterParams, HistoryParams, PageParams, PageRequest, Paging, param_names,
 };
 use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::timelinejs::TimelineJsDocument;
@@ -30,6 +30,8 @@ use crate::state::AppState;
 pub struct EventQuery {
     #[serde(flatten)]
     pub filter: FilterParams,
+    #[serde(flatten)]
+    pub history: HistoryParams,
     #[serde(flatten)]
     pub page: PageParams,
     #[serde(flatten)]
@@ -120,6 +122,7 @@ impl EventQuery {
     pub fn accepted() -> Vec<String> {
         [
             param_names::<FilterParams>(),
+            param_names::<HistoryParams>(),
             param_names::<PageParams>(),
             param_names::<FormatParams>(),
         ]
@@ -130,6 +133,7 @@ impl EventQuery {
         let mut errors = Errors::default();
         errors.reject_unknown(&self.unknown, &Self::accepted());
         let (mut filter, _) = self.filter.parse(&mut errors);
+        filter.as_of = self.history.parse(&mut errors);
         let paging = self.page.parse(&mut errors, filter.q.is_some());
         let count = self
             .page

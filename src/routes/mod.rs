@@ -1,6 +1,7 @@
 //! HTTP handlers: parse the request, call the store, shape the response.
 
 pub mod actors;
+pub mod changes;
 pub mod event_types;
 pub mod events;
 pub mod health;
@@ -158,19 +159,29 @@ pub fn page_response<T: Serialize>(
 
 /// `Link: <this request with cursor=…>; rel="next"`.
 pub fn link_next(builder: &mut actix_web::HttpResponseBuilder, req: &HttpRequest, cursor: &str) {
+    link_next_by(builder, req, "cursor", cursor);
+}
+
+/// `Link: <this request with param=…>; rel="next"`.
+pub fn link_next_by(
+    builder: &mut actix_web::HttpResponseBuilder,
+    req: &HttpRequest,
+    param: &str,
+    cursor: &str,
+) {
     builder.insert_header((
         header::LINK,
-        format!("<{}>; rel=\"next\"", next_link(req, cursor)),
+        format!("<{}>; rel=\"next\"", next_link(req, param, cursor)),
     ));
 }
 
-/// The request's own path and query with `cursor` replaced: a relative
+/// The request's own path and query with `param` replaced: a relative
 /// reference that resolves correctly behind any proxy that keeps the path.
-fn next_link(req: &HttpRequest, cursor: &str) -> String {
+fn next_link(req: &HttpRequest, param: &str, cursor: &str) -> String {
     let mut pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    pairs.retain(|(key, _)| key != "cursor");
-    pairs.push(("cursor".into(), cursor.into()));
+    pairs.retain(|(key, _)| key != param);
+    pairs.push((param.into(), cursor.into()));
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     format!("{}?{}", req.path(), query)
 }

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::problems::NotAcceptable;
 use crate::db;
 use crate::error::ApiError;
-use crate::filter::{Errors, EventFilter, FilterParams, comma_list, param_names};
+use crate::filter::{Errors, EventFilter, FilterParams, HistoryParams, comma_list, param_names};
 use crate::formats::{self, Format, FormatParams, OutputChoice, TABLE_FORMATS};
 use crate::models::stats::{Bucket, CasualtyStats, Dimension, Histogram};
 use crate::state::AppState;
@@ -40,6 +40,8 @@ pub struct StatsQuery<P> {
     #[serde(flatten)]
     pub filter: FilterParams,
     #[serde(flatten)]
+    pub history: HistoryParams,
+    #[serde(flatten)]
     pub output: FormatParams,
     #[serde(flatten)]
     pub params: P,
@@ -64,12 +66,14 @@ impl<P: IntoParams> StatsQuery<P> {
         let mut errors = Errors::default();
         let accepted = [
             param_names::<FilterParams>(),
+            param_names::<HistoryParams>(),
             param_names::<FormatParams>(),
             param_names::<P>(),
         ]
         .concat();
         errors.reject_unknown(&self.unknown, &accepted);
-        let (filter, tz) = self.filter.parse(&mut errors);
+        let (mut filter, tz) = self.filter.parse(&mut errors);
+        filter.as_of = self.history.parse(&mut errors);
         let output = self.output.parse(&mut errors, TABLE_FORMATS);
         let params = parse_params(&self.params, &mut errors);
         errors.finish()?;
@@ -108,7 +112,7 @@ fn table_response<T: Serialize>(
 /// first matching event) to `to` (else the last), every one present, empty
 /// ones with zeros, each with every type that occurs. At most 5,000 buckets.
 #[utoipa::path(get, path = "/v1/stats/histogram", tag = "stats",
-    params(FilterParams, HistogramParams, FormatParams),
+    params(FilterParams, HistoryParams, HistogramParams, FormatParams),
     responses(
         (status = 200, description = "Counts per bucket (JSON), or a table `label,start,end,count,<one column per type>` (CSV)",
             content((Histogram = "application/json"), (String = "text/csv", example = json!("label,start,end,count,armed_clash,casualties\r\n2022-01-05,2022-01-05T00:00:00+06:00,2022-01-06T00:00:00+06:00,0,0,0\r\n2022-01-06,2022-01-06T00:00:00+06:00,2022-01-07T00:00:00+06:00,3,1,2\r\n"))),
@@ -155,7 +159,7 @@ pub async fn histogram(
 /// and disputed numbers are never added together. `max_sum` is `null` when
 /// any figure in the group has no upper bound (`unbounded` counts those).
 #[utoipa::path(get, path = "/v1/stats/casualties", tag = "stats",
-    params(FilterParams, CasualtyParams, FormatParams),
+    params(FilterParams, HistoryParams, CasualtyParams, FormatParams),
     responses(
         (status = 200, description = "Sums per group (JSON), or a table: the `group_by` columns (in the order day, type, party), then `kind,status,min_sum,max_sum,figures,unbounded,events` (CSV; an empty `max_sum` is unbounded)",
             content((CasualtyStats = "application/json"), (String = "text/csv", example = json!("party,kind,status,min_sum,max_sum,figures,unbounded,events\r\npolice,killed,confirmed,8,8,1,0,1\r\nprotesters,killed,claimed,24,,1,1,1\r\n"))),

@@ -9,7 +9,9 @@ use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{Error, FromRequest, Handler, Resource, Responder, Route, web};
 
-use super::{actors, event_types, events, import, redactions, revisions, stats, timelines, tokens};
+use super::{
+    actors, changes, event_types, events, import, redactions, revisions, stats, timelines, tokens,
+};
 use crate::auth::middleware::require;
 use crate::auth::policy::{ADMIN, Access, Operation, READ, WRITE};
 use crate::idempotency;
@@ -61,6 +63,7 @@ pub fn v1(t: &mut impl RouteTable) {
     t.add(M::DELETE, "/tokens/{id}",                         ADMIN, tokens::revoke_token);
     t.add(M::GET,    "/stats/histogram",                     READ,  stats::histogram);
     t.add(M::GET,    "/stats/casualties",                    READ,  stats::casualties);
+    t.add(M::GET,    "/changes",                             READ,  changes::list_changes);
 }
 
 /// The table as data, for the spec and for tests.

@@ -10,7 +10,7 @@ use super::{JSON, MERGE_PATCH_JSON, WriteParams, parse_event_id, parse_path};
 use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::filter::{FilterParams, PageParams};
+use crate::filter::{FilterParams, HistoryParams, PageParams};
 use crate::formats::FormatParams;
 use crate::json::parse_body;
 use crate::models::revision::ChangeMeta;
@@ -125,7 +125,7 @@ pub async fn delete_timeline(
 /// description, ready for `new TL.Timeline(element, url)`.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/events", tag = "timelines",
     params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest"),
-        FilterParams, PageParams, FormatParams),
+        FilterParams, HistoryParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
         (status = 400, description = "A query parameter is invalid or unknown, or `type` names no event type (the message lists the known ones)"),

@@ -7,6 +7,7 @@ mod access_paths;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench_sql;
+mod changes;
 mod cli;
 mod concurrency;
 mod control_chars;

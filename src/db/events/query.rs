@@ -16,6 +16,21 @@ use crate::models::values::{BBox, EventId, SearchText};
 const CURRENT_SNAPSHOT: &str = "(SELECT r.snapshot FROM event_revisions r \
      WHERE r.event_id = e.id AND r.version = e.version) AS snapshot";
 
+/// Revisions (`event_revisions r`) with the columns the filter reads, named
+/// as on `events`: what `as_of` reads and the change feed filters.
+pub(crate) const REVISION_AS_EVENT: &str = "SELECT r.event_id AS id, r.version, r.occurred_start, r.occurred_from, \
+     r.occurred_until, r.event_type, r.country_code, r.status, r.tags, r.actor_keys, r.timeline_slugs, \
+     r.lat, r.lon, r.search, r.search_config, r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties, \
+     r.snapshot ->> 'external_id' AS external_id FROM event_revisions r";
+
+/// Which relation a filter reads as `e`: the current events, or revisions
+/// (whose actors and timelines are keys copied into the row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Relation {
+    Events,
+    Revisions,
+}
+
 /// The statement `find` sends.
 pub fn push_find(q: &mut SqlBuilder, id: EventId) {
     q.sql("SELECT e.version, ")
@@ -87,14 +102,10 @@ pub fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
     // migration enforces it), so a revision is the latest known by `as_of`
     // exactly when the next version is not yet known by then: one primary-key
     // probe per candidate instead of a scan of the event's history.
-    q.sql(
-        " FROM (SELECT r.event_id AS id, r.occurred_start, r.occurred_from, r.occurred_until, r.event_type, r.country_code, \
-         r.status, r.tags, r.actor_keys, r.timeline_slugs, r.lat, r.lon, r.search, r.search_config, \
-         r.snapshot, (r.snapshot -> 'casualties')::jsonb AS casualties, \
-         r.snapshot ->> 'external_id' AS external_id \
-         FROM event_revisions r WHERE NOT r.deleted AND r.known_at <= ",
-    )
-    .bind::<Timestamptz, _>(as_of)
+    q.sql(" FROM (")
+        .sql(REVISION_AS_EVENT)
+        .sql(" WHERE NOT r.deleted AND r.known_at <= ")
+        .bind::<Timestamptz, _>(as_of)
     .sql(
         " AND NOT EXISTS (SELECT 1 FROM event_revisions n \
          WHERE n.event_id = r.event_id AND n.version = r.version + 1 AND n.known_at <= ",
@@ -152,8 +163,18 @@ pub fn push_matching(q: &mut SqlBuilder, filter: &EventFilter) {
     push_filter(q, filter);
 }
 
-/// Appends the WHERE conditions of `filter` to a query over `events e`.
+/// Appends the WHERE conditions of `filter` to a query over `events e`
+/// (or over revisions, with `as_of`).
 pub fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
+    let relation = match filter.as_of {
+        None => Relation::Events,
+        Some(_) => Relation::Revisions,
+    };
+    push_filter_on(q, filter, relation);
+}
+
+/// Appends the WHERE conditions of `filter` to a query over `relation` as `e`.
+pub(crate) fn push_filter_on(q: &mut SqlBuilder, filter: &EventFilter, relation: Relation) {
     // Interval overlap: [occurred_from, occurred_until] meets [from, to].
     if let Some(from) = filter.from {
         q.sql(" AND e.occurred_until >= ")
@@ -164,12 +185,12 @@ pub fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
         // that send it untyped (pgbench, in bench/run).
         q.sql(" AND e.occurred_start >= ")
             .bind::<Timestamptz, _>(from)
-            .sql(match filter.as_of {
-                None => {
+            .sql(match relation {
+                Relation::Events => {
                     "::timestamptz - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
                      FROM events d WHERE d.deleted_at IS NULL)"
                 }
-                Some(_) => {
+                Relation::Revisions => {
                     "::timestamptz - (SELECT COALESCE(max(d.occurred_until - d.occurred_start), interval '0') \
                      FROM event_revisions d)"
                 }
@@ -182,12 +203,12 @@ pub fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
         // migration).
         q.sql(" AND e.occurred_start <= ")
             .bind::<Timestamptz, _>(to)
-            .sql(match filter.as_of {
-                None => {
+            .sql(match relation {
+                Relation::Events => {
                     "::timestamptz + (SELECT COALESCE(max(d.occurred_start - d.occurred_from), interval '0') \
                      FROM events d WHERE d.deleted_at IS NULL)"
                 }
-                Some(_) => {
+                Relation::Revisions => {
                     "::timestamptz + (SELECT COALESCE(max(d.occurred_start - d.occurred_from), interval '0') \
                      FROM event_revisions d)"
                 }
@@ -203,7 +224,7 @@ pub fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
             .bind::<Array<Text>, _>(strings(&filter.countries))
             .sql(")");
     }
-    if let (Some(actor), Some(_)) = (&filter.actor, filter.as_of) {
+    if let (Some(actor), Relation::Revisions) = (&filter.actor, relation) {
         // Revisions keep the actors' and timelines' keys they had then.
         q.sql(" AND e.actor_keys @> ARRAY[lower(")
             .bind::<Text, _>(actor.to_string())
@@ -220,7 +241,7 @@ pub fn push_filter(q: &mut SqlBuilder, filter: &EventFilter) {
         q.sql(" AND e.tags && ")
             .bind::<Array<Text>, _>(strings(&filter.tags));
     }
-    if let (Some(timeline), Some(_)) = (&filter.timeline, filter.as_of) {
+    if let (Some(timeline), Relation::Revisions) = (&filter.timeline, relation) {
         q.sql(" AND e.timeline_slugs @> ARRAY[")
             .bind::<Text, _>(timeline.to_string())
             .sql("]");
