@@ -17,6 +17,7 @@ mod demo;
 mod docs_examples;
 mod event_reads;
 mod event_writes;
+mod feed_order;
 mod exports;
 mod external_ids;
 mod filter_vocabulary;
