@@ -43,6 +43,21 @@ fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> 
         .collect()
 }
 
+/// Live streams read the feed on a few connections of their own, whatever
+/// the number of streams (one read per filter and change, not per stream).
+const LIVE_POOL_SIZE: usize = 4;
+
+/// The hub of live streams, with its listener started.
+fn live_hub(config: &Config) -> anyhow::Result<Arc<crate::live::Hub>> {
+    if config.streams.stream_token_ttl.0.is_none() {
+        anyhow::bail!("CHRONIK_STREAM_TOKEN_TTL cannot be `off`: stream tokens must expire");
+    }
+    let pool = db::build_pool(&config.database_url, LIVE_POOL_SIZE)?;
+    let hub = crate::live::Hub::new(pool, config.streams.clone());
+    crate::live::listener::spawn(&hub, config.database_url.clone());
+    Ok(hub)
+}
+
 /// Starts serving on `listener`; the returned server runs until stopped.
 pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     let workers = config.workers();
@@ -60,6 +75,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         require_if_match: config.require_if_match,
         readiness: Arc::default(),
         vocabulary: Arc::default(),
+        live: live_hub(config)?,
     };
     // actix calls the factory once per worker (again for a worker it
     // restarts): each call takes the next pool.

@@ -189,6 +189,9 @@ pub struct Config {
         global = true
     )]
     pub initial_token_file: PathBuf,
+
+    #[command(flatten)]
+    pub streams: crate::live::StreamConfig,
 }
 
 /// How long an export's transaction may sit idle: a minute more than a scan
@@ -352,6 +355,7 @@ impl Config {
             client_ip_header: ClientIpHeader::XForwardedFor,
             rate_limit_ipv6_prefix: 64,
             initial_token_file: PathBuf::from("chronik-admin-token"),
+            streams: crate::live::StreamConfig::default(),
         }
     }
 }

@@ -136,6 +136,9 @@ pub enum ApiError {
     /// This client already runs as many exports as one client may.
     #[error("{0}")]
     TooManyExports(String),
+    /// This client already has as many live streams open as one may.
+    #[error("{0}")]
+    TooManyStreams(String),
     /// Postgres stopped a statement at the configured `statement_timeout`.
     #[error(
         "the database took longer than this server allows for one query, so the request was stopped; \
@@ -199,6 +202,10 @@ impl ApiError {
                 "too-many-exports",
                 "Too many exports at once from this client",
             ),
+            Self::TooManyStreams(_) => (
+                "too-many-streams",
+                "Too many live streams open from this client",
+            ),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -253,7 +260,9 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } | Self::TooManyExports(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyExports(_) | Self::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::Unavailable | Self::Busy(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
@@ -277,7 +286,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after).into());
             }
-            Self::IdempotencyInFlight | Self::TooManyExports(_) => {
+            Self::IdempotencyInFlight | Self::TooManyExports(_) | Self::TooManyStreams(_) => {
                 headers.insert(header::RETRY_AFTER, 1u64.into());
             }
             _ => {}

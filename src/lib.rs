@@ -16,6 +16,7 @@ pub mod formats;
 pub mod idempotency;
 pub mod import;
 pub mod json;
+pub mod live;
 pub mod models;
 pub mod openapi;
 pub mod rate_limit;

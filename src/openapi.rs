@@ -11,8 +11,8 @@ use crate::error::{PROBLEM_JSON, Problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
-    actors, changes, event_types, events, health, import, redactions, revisions, stats, table,
-    timelines, tokens,
+    actors, changes, event_types, events, health, import, redactions, revisions, stats, streams,
+    table, timelines, tokens,
 };
 
 #[derive(OpenApi)]
@@ -44,7 +44,7 @@ use crate::routes::{
         import::import_events,
         tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
         stats::histogram, stats::casualties,
-        changes::list_changes,
+        changes::list_changes, streams::stream_events, streams::stream_timeline, streams::create_stream_token,
         health::healthz, health::readyz,
     ),
     components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::bulk::Slots;
 use crate::db::DbPool;
 use crate::db::readiness::Readiness;
+use crate::live::Hub;
 use crate::vocabulary::Vocabulary;
 
 #[derive(Clone)]
@@ -26,4 +27,6 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// Known event types, to refuse filters that name none (shared by all workers).
     pub vocabulary: Arc<Vocabulary>,
+    /// Live streams: the change listener's wake-ups and the stream groups (shared by all workers).
+    pub live: Arc<Hub>,
 }

@@ -47,7 +47,7 @@ impl RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
+            http.target = %logged_target(request),
             http.client_ip = %client_ip,
             http.user_agent = %user_agent,
             http.status_code = tracing::field::Empty,
@@ -61,6 +61,32 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// The request's path and query as logged: a stream token's value is not.
+fn logged_target(request: &ServiceRequest) -> String {
+    let path = request.path();
+    let query = request.query_string();
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            // The name as the server decodes it (`access%5Ftoken` is `access_token`).
+            let name = serde_urlencoded::from_str::<Vec<(String, String)>>(pair)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().next())
+                .map(|(name, _)| name);
+            match name {
+                Some(name) if name == crate::auth::QUERY_TOKEN => {
+                    format!("{}=[redacted]", pair.split('=').next().unwrap_or_default())
+                }
+                _ => pair.to_owned(),
+            }
+        })
+        .collect();
+    format!("{path}?{}", redacted.join("&"))
 }
 
 /// The client's address as the rate limiter sees it (empty outside the app).

@@ -31,7 +31,15 @@ pub async fn access(
         );
     };
     let ip = settings.proxies.client_ip(req.peer_addr(), req.headers());
-    let (decision, identified) = admit(&settings.limits, &state.pool, req.headers(), ip).await;
+    let from_query = query_token(&req);
+    let (decision, identified) = admit(
+        &settings.limits,
+        &state.pool,
+        req.headers(),
+        from_query.as_deref(),
+        ip,
+    )
+    .await;
     let admitted = match decision {
         Decision::Denied { retry_after, .. } => Err(ApiError::RateLimited { retry_after }),
         _ => identified,
@@ -64,9 +72,10 @@ async fn admit(
     limits: &RateLimiters,
     pool: &DbPool,
     headers: &HeaderMap,
+    from_query: Option<&str>,
     ip: IpAddr,
 ) -> (Decision, Result<Caller, ApiError>) {
-    let presented = match presented_token(headers) {
+    let presented = match presented_token(headers).or(from_query.map(Ok)) {
         None => {
             let caller = Caller::Anonymous {
                 ip: limits.ip_key(ip),
@@ -97,6 +106,20 @@ async fn admit(
 }
 
 /// The bearer token of the `Authorization` header: `None` without one.
+/// A stream token in the query string (`?access_token=`), on the live
+/// streams only: a browser's `EventSource` cannot send headers. Elsewhere
+/// the parameter is not read (and the lists refuse it as unknown).
+fn query_token(req: &ServiceRequest) -> Option<String> {
+    if !req.path().ends_with("/stream") {
+        return None;
+    }
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .ok()?
+        .into_iter()
+        .find(|(name, _)| name == super::QUERY_TOKEN)
+        .map(|(_, token)| token)
+}
+
 fn presented_token(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
     let value = headers.get(header::AUTHORIZATION)?;
     Some(bearer_token(value.to_str().unwrap_or("")).ok_or_else(|| {

@@ -27,6 +27,10 @@ use crate::models::token::{Scope, TokenId};
 use crate::rate_limit::RateLimiters;
 
 /// Access settings shared by all workers.
+/// The query parameter that carries a stream token: accepted on the live
+/// streams only, and never logged.
+pub const QUERY_TOKEN: &str = "access_token";
+
 pub struct AccessSettings {
     /// Whether reads need no token (`CHRONIK_PUBLIC_READS`).
     pub public_reads: bool,

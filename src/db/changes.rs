@@ -165,9 +165,7 @@ pub async fn read(
         if entries.len() as i64 == limit {
             // One more than the page holds: another page follows.
             return Ok(FeedPage {
-                next: entries
-                    .last()
-                    .map_or(after, |e: &ChangeEntry| e.cursor),
+                next: entries.last().map_or(after, |e: &ChangeEntry| e.cursor),
                 entries,
                 has_more: true,
             });
@@ -289,3 +287,26 @@ pub async fn head(conn: &mut AsyncPgConnection) -> Result<FeedPosition, ApiError
 }
 
 const HEAD_SQL: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS watermark";
+
+/// Whether revisions were committed after `position` that are not settled
+/// yet (they wait behind a transaction still running).
+pub async fn unsettled_after(
+    conn: &mut AsyncPgConnection,
+    position: FeedPosition,
+) -> Result<bool, ApiError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        found: bool,
+    }
+    let rows: Vec<Found> = SqlBuilder::fixed(UNSETTLED_SQL)
+        .arg::<BigInt, _>(position.xid)
+        .arg::<BigInt, _>(position.seq)
+        .build()
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().next().is_some_and(|r| r.found))
+}
+
+const UNSETTLED_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM event_revisions WHERE (feed_xid, feed_seq) > ($1, $2)) AS found";

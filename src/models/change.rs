@@ -191,7 +191,9 @@ pub fn page_json(
         }
         entry.write_json(&mut out)?;
     }
-    out.extend_from_slice(format!("],\"next_cursor\":\"{next}\",\"has_more\":{has_more}}}").as_bytes());
+    out.extend_from_slice(
+        format!("],\"next_cursor\":\"{next}\",\"has_more\":{has_more}}}").as_bytes(),
+    );
     Ok(out)
 }
 
@@ -207,7 +209,18 @@ mod tests {
 
     #[test]
     fn a_cursor_with_signs_spaces_or_missing_parts_is_refused() {
-        for raw in ["", "1", "1-", "-1", "+1-2", "1--2", "1-2-3", " 1-2", "a-b", "99999999999999999999-1"] {
+        for raw in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "+1-2",
+            "1--2",
+            "1-2-3",
+            " 1-2",
+            "a-b",
+            "99999999999999999999-1",
+        ] {
             assert!(raw.parse::<FeedPosition>().is_err(), "{raw}");
         }
     }
@@ -235,7 +248,8 @@ mod tests {
         let mut keys: Vec<&String> = written.as_object().unwrap().keys().collect();
         keys.sort();
         let schema = serde_json::to_value(<Change as utoipa::PartialSchema>::schema()).unwrap();
-        let mut described: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let mut described: Vec<&String> =
+            schema["properties"].as_object().unwrap().keys().collect();
         described.sort();
         assert_eq!(keys, described);
         assert_eq!(written["event"]["id"], "x");
@@ -254,7 +268,10 @@ mod tests {
     fn a_page_always_names_its_next_cursor() {
         let page = page_json(&[], FeedPosition { xid: 3, seq: 0 }, false).unwrap();
         let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
-        assert_eq!(page, serde_json::json!({"data": [], "next_cursor": "3-0", "has_more": false}));
+        assert_eq!(
+            page,
+            serde_json::json!({"data": [], "next_cursor": "3-0", "has_more": false})
+        );
     }
 
     #[test]

@@ -275,9 +275,14 @@ async fn ndjson(
                 return Ok::<_, ApiError>(None);
             };
             let mut conn = pool.get().await?;
-            let page =
-                db::changes::read(&mut conn, filter.as_ref(), from, NDJSON_BATCH, Some(head.xid))
-                    .await?;
+            let page = db::changes::read(
+                &mut conn,
+                filter.as_ref(),
+                from,
+                NDJSON_BATCH,
+                Some(head.xid),
+            )
+            .await?;
             let mut out = Vec::new();
             for entry in &page.entries {
                 entry.write_json(&mut out).map_err(ApiError::internal)?;

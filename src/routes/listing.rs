@@ -15,7 +15,8 @@ use crate::conditional;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
-    CountMode, Errors, EventFilter, FilterParams, HistoryParams, PageParams, PageRequest, Paging, param_names,
+    CountMode, Errors, EventFilter, FilterParams, HistoryParams, PageParams, PageRequest, Paging,
+    param_names,
 };
 use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::timelinejs::TimelineJsDocument;

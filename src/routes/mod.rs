@@ -11,6 +11,7 @@ pub mod problems;
 pub mod redactions;
 pub mod revisions;
 pub mod stats;
+pub mod streams;
 pub mod table;
 pub mod timelines;
 pub mod tokens;

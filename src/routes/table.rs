@@ -10,7 +10,8 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{Error, FromRequest, Handler, Resource, Responder, Route, web};
 
 use super::{
-    actors, changes, event_types, events, import, redactions, revisions, stats, timelines, tokens,
+    actors, changes, event_types, events, import, redactions, revisions, stats, streams, timelines,
+    tokens,
 };
 use crate::auth::middleware::require;
 use crate::auth::policy::{ADMIN, Access, Operation, READ, WRITE};
@@ -35,6 +36,8 @@ pub fn v1(t: &mut impl RouteTable) {
     use Method as M;
     t.add(M::GET,    "/events",                              READ,  events::list_events);
     t.add(M::POST,   "/events",                              WRITE, events::create_event);
+    // Before `/events/{id}`, which would take `stream` for an id.
+    t.add(M::GET,    "/events/stream",                       READ,  streams::stream_events);
     t.add(M::GET,    "/events/{id}",                         READ,  events::get_event);
     t.add(M::GET,    "/events/by-external-id/{external_id}", READ,  events::get_event_by_external_id);
     t.add(M::PATCH,  "/events/{id}",                         WRITE, events::patch_event);
@@ -64,6 +67,9 @@ pub fn v1(t: &mut impl RouteTable) {
     t.add(M::GET,    "/stats/histogram",                     READ,  stats::histogram);
     t.add(M::GET,    "/stats/casualties",                    READ,  stats::casualties);
     t.add(M::GET,    "/changes",                             READ,  changes::list_changes);
+    t.add(M::GET,    "/timelines/{slug}/stream",             READ,  streams::stream_timeline);
+    // A token is needed even while reads are public (the handler refuses anonymous callers).
+    t.add(M::POST,   "/stream-tokens",                       READ,  streams::create_stream_token);
 }
 
 /// The table as data, for the spec and for tests.

@@ -52,7 +52,10 @@ async fn an_empty_store_has_an_empty_feed_with_a_cursor_to_resume_from() {
 async fn every_revision_is_one_entry_in_the_order_it_happened() {
     let app = spawn_app().await;
     let created = app
-        .create_event(&with(event("a", "2022-01-05T00:00:00Z"), json!({"external_id": "KAZ1"})))
+        .create_event(&with(
+            event("a", "2022-01-05T00:00:00Z"),
+            json!({"external_id": "KAZ1"}),
+        ))
         .await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/v1/events/{id}");
@@ -86,17 +89,23 @@ async fn every_revision_is_one_entry_in_the_order_it_happened() {
 #[tokio::test]
 async fn a_caught_up_reader_gets_exactly_the_changes_made_since() {
     let app = spawn_app().await;
-    app.create_event(&event("first", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("first", "2022-01-05T00:00:00Z"))
+        .await;
     let (seen, cursor) = read_all(&app, "", None).await;
     assert_eq!(seen.len(), 1);
     // The cursor may move on (past transactions that wrote nothing here), never back.
     let (again, _) = read_all(&app, "", Some(&cursor)).await;
     assert!(again.is_empty());
 
-    app.create_event(&event("second", "2022-01-06T00:00:00Z")).await;
-    app.create_event(&event("third", "2022-01-07T00:00:00Z")).await;
+    app.create_event(&event("second", "2022-01-06T00:00:00Z"))
+        .await;
+    app.create_event(&event("third", "2022-01-07T00:00:00Z"))
+        .await;
     let (new, _) = read_all(&app, "", Some(&cursor)).await;
-    let titles: Vec<&str> = new.iter().map(|e| e["event"]["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = new
+        .iter()
+        .map(|e| e["event"]["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["second", "third"]);
 }
 
@@ -104,15 +113,22 @@ async fn a_caught_up_reader_gets_exactly_the_changes_made_since() {
 async fn pages_link_to_the_next_and_hand_out_each_change_once() {
     let app = spawn_app().await;
     for i in 0..7 {
-        app.create_event(&event(&format!("e{i}"), "2022-01-05T00:00:00Z")).await;
+        app.create_event(&event(&format!("e{i}"), "2022-01-05T00:00:00Z"))
+            .await;
     }
     let first = app.get("/v1/changes?limit=3").await;
     assert_eq!(first.body["data"].as_array().unwrap().len(), 3);
     assert_eq!(first.body["has_more"], true);
     let link = first.header("link").unwrap();
-    assert!(link.contains("after=") && link.contains("rel=\"next\""), "{link}");
+    assert!(
+        link.contains("after=") && link.contains("rel=\"next\""),
+        "{link}"
+    );
     let (all, _) = read_all(&app, "", None).await;
-    let mut titles: Vec<&str> = all.iter().map(|e| e["event"]["title"].as_str().unwrap()).collect();
+    let mut titles: Vec<&str> = all
+        .iter()
+        .map(|e| e["event"]["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles.len(), 7);
     titles.dedup();
     assert_eq!(titles.len(), 7);
@@ -122,23 +138,47 @@ async fn pages_link_to_the_next_and_hand_out_each_change_once() {
 async fn an_event_leaving_a_filtered_feed_arrives_once_as_left() {
     let app = spawn_app().await;
     app.create_timeline("almaty").await;
-    let inside = app.create_event(&event("inside", "2022-01-05T00:00:00Z")).await;
-    app.create_event(&event("never on it", "2022-01-05T00:00:00Z")).await;
+    let inside = app
+        .create_event(&event("inside", "2022-01-05T00:00:00Z"))
+        .await;
+    app.create_event(&event("never on it", "2022-01-05T00:00:00Z"))
+        .await;
     let id = inside["id"].as_str().unwrap();
     let member = format!("/v1/timelines/almaty/events/{id}");
     assert_eq!(app.put(&member, &json!({})).await.status, 204);
-    assert_eq!(app.patch(&format!("/v1/events/{id}"), &json!({"title": "still inside"})).await.status, 200);
+    assert_eq!(
+        app.patch(
+            &format!("/v1/events/{id}"),
+            &json!({"title": "still inside"})
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(app.delete(&member).await.status, 204);
-    assert_eq!(app.patch(&format!("/v1/events/{id}"), &json!({"title": "gone"})).await.status, 200);
+    assert_eq!(
+        app.patch(&format!("/v1/events/{id}"), &json!({"title": "gone"}))
+            .await
+            .status,
+        200
+    );
 
     let (entries, _) = read_all(&app, "&timeline=almaty", None).await;
     assert_eq!(
         kinds(&entries),
-        [("updated".into(), 2), ("updated".into(), 3), ("left".into(), 4)]
+        [
+            ("updated".into(), 2),
+            ("updated".into(), 3),
+            ("left".into(), 4)
+        ]
     );
     assert_eq!(entries[0]["changed_fields"], json!(["timelines"]));
     assert_eq!(entries[0]["timelines"], json!(["almaty"]));
-    assert_eq!(entries[2]["timelines"], json!(["almaty"]), "a removal touches the timeline it left");
+    assert_eq!(
+        entries[2]["timelines"],
+        json!(["almaty"]),
+        "a removal touches the timeline it left"
+    );
     assert_eq!(entries[2]["event"]["timelines"], json!([]));
 }
 
@@ -147,10 +187,15 @@ async fn a_type_filter_sees_an_event_leave_when_its_type_changes() {
     let app = spawn_app().await;
     let created = app.create_event(&event("p", "2022-01-05T00:00:00Z")).await;
     let id = created["id"].as_str().unwrap();
-    let changed = app.patch(&format!("/v1/events/{id}"), &json!({"type": "casualties"})).await;
+    let changed = app
+        .patch(&format!("/v1/events/{id}"), &json!({"type": "casualties"}))
+        .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let (protests, _) = read_all(&app, "&type=protest", None).await;
-    assert_eq!(kinds(&protests), [("created".into(), 1), ("left".into(), 2)]);
+    assert_eq!(
+        kinds(&protests),
+        [("created".into(), 1), ("left".into(), 2)]
+    );
     let (casualties, _) = read_all(&app, "&type=casualties", None).await;
     assert_eq!(kinds(&casualties), [("updated".into(), 2)]);
 }
@@ -162,20 +207,28 @@ async fn a_deleted_event_reaches_a_filtered_feed_as_a_tombstone() {
     let id = created["id"].as_str().unwrap();
     assert_eq!(app.delete(&format!("/v1/events/{id}")).await.status, 204);
     let (entries, _) = read_all(&app, "&country=KZ", None).await;
-    assert_eq!(kinds(&entries), [("created".into(), 1), ("deleted".into(), 2)]);
+    assert_eq!(
+        kinds(&entries),
+        [("created".into(), 1), ("deleted".into(), 2)]
+    );
     assert!(entries[1]["event"].is_null());
 }
 
 #[tokio::test]
 async fn since_starts_a_first_sync_at_an_instant() {
     let app = spawn_app().await;
-    app.create_event(&event("before", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("before", "2022-01-05T00:00:00Z"))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let instant = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    app.create_event(&event("after", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("after", "2022-01-05T00:00:00Z"))
+        .await;
     let page = app
-        .get(&format!("/v1/changes?since={}", instant.replace('+', "%2B")))
+        .get(&format!(
+            "/v1/changes?since={}",
+            instant.replace('+', "%2B")
+        ))
         .await;
     assert_eq!(page.status, 200, "{}", page.text);
     let titles: Vec<&str> = page.body["data"]
@@ -190,11 +243,13 @@ async fn since_starts_a_first_sync_at_an_instant() {
 #[tokio::test]
 async fn since_after_every_change_starts_at_the_head() {
     let app = spawn_app().await;
-    app.create_event(&event("old", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("old", "2022-01-05T00:00:00Z"))
+        .await;
     let page = app.get("/v1/changes?since=2100-01-01T00:00:00Z").await;
     assert_eq!(page.body["data"], json!([]));
     let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
-    app.create_event(&event("new", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("new", "2022-01-05T00:00:00Z"))
+        .await;
     let (entries, _) = read_all(&app, "", Some(&cursor)).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["event"]["title"], "new");
@@ -225,10 +280,15 @@ async fn bad_feed_parameters_are_refused_by_name() {
 async fn ndjson_carries_every_change_and_says_where_to_resume() {
     let app = spawn_app().await;
     for i in 0..3 {
-        app.create_event(&event(&format!("e{i}"), "2022-01-05T00:00:00Z")).await;
+        app.create_event(&event(&format!("e{i}"), "2022-01-05T00:00:00Z"))
+            .await;
     }
     let reply = app
-        .send(app.client.get(app.url("/v1/changes")).header("accept", "application/x-ndjson"))
+        .send(
+            app.client
+                .get(app.url("/v1/changes"))
+                .header("accept", "application/x-ndjson"),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(reply.content_type().starts_with("application/x-ndjson"));
@@ -240,7 +300,8 @@ async fn ndjson_carries_every_change_and_says_where_to_resume() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["event"]["title"], "e2");
     let resume = reply.header("chronik-next-cursor").unwrap().to_owned();
-    app.create_event(&event("later", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("later", "2022-01-05T00:00:00Z"))
+        .await;
     let (entries, _) = read_all(&app, "", Some(&resume)).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["event"]["title"], "later");
@@ -250,7 +311,12 @@ async fn ndjson_carries_every_change_and_says_where_to_resume() {
 async fn an_import_appears_as_one_entry_per_record() {
     let app = spawn_app().await;
     let body: String = (0..5)
-        .map(|i| format!("{}\n", event(&format!("imported {i}"), "2022-01-05T00:00:00Z")))
+        .map(|i| {
+            format!(
+                "{}\n",
+                event(&format!("imported {i}"), "2022-01-05T00:00:00Z")
+            )
+        })
         .collect();
     let reply = app
         .send(

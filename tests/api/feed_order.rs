@@ -10,8 +10,8 @@ use chronik::models::event::{EventInput, ValidEventInput};
 use chronik::models::revision::ChangeMeta;
 use chronik::models::values::{EventId, TimelineSlug};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 use futures_util::future::BoxFuture;
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::changes::read_all;
@@ -84,7 +84,8 @@ async fn commits_out_of_order_reach_a_polling_reader_exactly_once() {
         held.push(release);
     }
     // One more commits at once, through the API.
-    app.create_event(&event("api", "2022-01-05T00:00:00Z")).await;
+    app.create_event(&event("api", "2022-01-05T00:00:00Z"))
+        .await;
 
     // They commit in reverse: c, then b. With a still open, nothing that
     // began writing after it may be served, or a cursor past it would skip a.
@@ -95,7 +96,10 @@ async fn commits_out_of_order_reach_a_polling_reader_exactly_once() {
         release.send(()).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (entries, next) = read_all(&app, "", Some(&cursor)).await;
-        assert!(entries.is_empty(), "served past a running transaction: {entries:?}");
+        assert!(
+            entries.is_empty(),
+            "served past a running transaction: {entries:?}"
+        );
         seen.extend(entries);
         cursor = next;
     }
@@ -132,7 +136,10 @@ async fn an_event_changed_by_an_older_transaction_after_a_younger_one_keeps_its_
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let patched = app
-        .patch(&format!("/v1/events/{}", id.0), &serde_json::json!({"title": "patched"}))
+        .patch(
+            &format!("/v1/events/{}", id.0),
+            &serde_json::json!({"title": "patched"}),
+        )
         .await;
     assert_eq!(patched.status, 200);
     go_tx.send(()).unwrap();
@@ -151,7 +158,10 @@ async fn an_event_changed_by_an_older_transaction_after_a_younger_one_keeps_its_
         cursor = next;
     }
     assert_eq!(order, [1, 2, 3], "versions in the order they were made");
-    assert_eq!(versions[&3]["changed_fields"], serde_json::json!(["timelines"]));
+    assert_eq!(
+        versions[&3]["changed_fields"],
+        serde_json::json!(["timelines"])
+    );
 }
 
 #[tokio::test]

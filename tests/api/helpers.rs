@@ -141,6 +141,39 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A second server on a test app's database: another instance of the same deployment.
+pub struct Instance {
+    pub address: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+impl TestApp {
+    /// Starts another server on this app's database.
+    pub fn another_instance(&self) -> Instance {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
+        let port = listener.local_addr().expect("local addr").port();
+        let server = chronik::app::run(listener, &self.config).expect("starting the server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Instance {
+            address: format!("http://127.0.0.1:{port}"),
+            server: handle,
+        }
+    }
+}
+
 async fn create_token(pool: &DbPool, spec: TokenSpec) -> CreatedToken {
     let mut conn = pool.get().await.expect("connection");
     db::tokens::create(&mut conn, spec)

@@ -10,7 +10,9 @@ mod rows;
 mod writes;
 
 pub use known_at::known_at_error;
-pub(crate) use query::{REVISION_AS_EVENT, Relation, push_filter, push_filter_on, push_matching, push_source};
+pub(crate) use query::{
+    REVISION_AS_EVENT, Relation, push_filter, push_filter_on, push_matching, push_source,
+};
 /// What `chronik bench-sql` captures: the statements reads send.
 #[cfg(feature = "bench")]
 pub use query::{push_find, push_list, push_select};

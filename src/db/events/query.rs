@@ -106,12 +106,12 @@ pub fn push_source(q: &mut SqlBuilder, filter: &EventFilter) {
         .sql(REVISION_AS_EVENT)
         .sql(" WHERE NOT r.deleted AND r.known_at <= ")
         .bind::<Timestamptz, _>(as_of)
-    .sql(
-        " AND NOT EXISTS (SELECT 1 FROM event_revisions n \
+        .sql(
+            " AND NOT EXISTS (SELECT 1 FROM event_revisions n \
          WHERE n.event_id = r.event_id AND n.version = r.version + 1 AND n.known_at <= ",
-    )
-    .bind::<Timestamptz, _>(as_of)
-    .sql(")) e WHERE TRUE");
+        )
+        .bind::<Timestamptz, _>(as_of)
+        .sql(")) e WHERE TRUE");
 }
 
 /// Keyset paging: only rows that come after `after` in `sort` order.
