@@ -197,7 +197,10 @@ async fn open(
         retry_ms: config.stream_retry_ms,
         slot,
     });
-    Ok(HttpResponse::Ok()
+    let mut builder = HttpResponse::Ok();
+    // As the lists: a page on any origin may follow the store.
+    crate::formats::read_headers(&mut builder);
+    Ok(builder
         .insert_header((header::CONTENT_TYPE, EVENT_STREAM))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Proxies such as nginx would otherwise buffer the stream.
@@ -257,8 +260,8 @@ pub async fn create_stream_token(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    // Routed for callers with a token only (`ANY_TOKEN`).
     let Some(parent) = caller.token_id() else {
-        // While reads are public, streams need no token; a token needs a token.
         return Err(ApiError::MissingToken);
     };
     let ttl = state.live.config.stream_token_ttl.0.unwrap_or_default();
