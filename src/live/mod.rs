@@ -10,7 +10,6 @@
 //! written as SSE messages, to every stream of the filter.
 
 pub mod listener;
-pub mod settings;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -21,11 +20,11 @@ use actix_web::web::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{broadcast, watch};
 
+pub use crate::config::StreamConfig;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
 use crate::filter::EventFilter;
 use crate::models::change::{ChangeEntry, FeedPosition};
-pub use settings::StreamConfig;
 
 /// Entries per feed read of a group.
 const GROUP_PAGE: i64 = 500;

@@ -3,7 +3,7 @@
 use clap::Args;
 use std::time::Duration;
 
-use crate::config::{ClientCap, TimeLimit};
+use super::values::{ClientCap, TimeLimit};
 
 #[derive(Debug, Clone, Args)]
 pub struct StreamConfig {
