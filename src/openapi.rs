@@ -236,7 +236,9 @@ struct ConditionalReadDocs;
 impl Modify for ConditionalReadDocs {
     fn modify(&self, openapi: &mut Spec) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let Some(operation) = item.get.as_mut().filter(|_| path.starts_with("/v1/")) else {
+            // A live stream never ends: it has no tag to compare.
+            let conditional = path.starts_with("/v1/") && !path.ends_with("/stream");
+            let Some(operation) = item.get.as_mut().filter(|_| conditional) else {
                 continue;
             };
             document_if_none_match(operation);

@@ -33,6 +33,7 @@ pub struct StreamAuthParams {
     /// A stream token from `POST /v1/stream-tokens`, for clients that cannot send
     /// `Authorization` (a browser's `EventSource`); only needed when reads are not public.
     /// Accepted on the stream endpoints only, and never written to the logs.
+    #[param(example = "chronik_3q2mXb7cVt9Kp1rZ8sLw4yHn6dFg0aJeUi5oPs2QxZc")]
     pub access_token: Option<String>,
 }
 
@@ -107,7 +108,7 @@ impl StreamQuery {
 /// Every instance delivers every change, whichever instance wrote it.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "changes",
     params(FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it")),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream (it does not end unless the client is too slow or the server stops)",
             content_type = "text/event-stream",
@@ -133,9 +134,9 @@ pub async fn stream_events(
 /// `GET /v1/events/stream?timeline={slug}`: the changes of the events on the timeline, and a
 /// `left` message when one leaves it. Messages, reconnection and limits as there.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/stream", tag = "changes",
-    params(("slug" = String, Path, description = "Timeline slug", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+    params(("slug" = String, Path, description = "Timeline slug", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", example = "kazakhstan-2022-unrest"),
         FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it")),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String,
             headers(("Cache-Control" = String, description = "`no-cache`"))),
@@ -234,7 +235,7 @@ fn stream_keys(
 
 /// A stream token: a `read` token that expires soon, for `?access_token=`.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"access_token": "chronik_…", "expires_at": "2022-01-06T09:17:31Z", "token_id": "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"}))]
+#[schema(example = json!({"access_token": "chronik_3q2mXb7cVt9Kp1rZ8sLw4yHn6dFg0aJeUi5oPs2QxZc", "expires_at": "2022-01-06T09:17:31Z", "token_id": "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"}))]
 pub struct StreamToken {
     /// Pass as `?access_token=` to a stream URL.
     pub access_token: String,
