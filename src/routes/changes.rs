@@ -226,7 +226,7 @@ pub async fn list_changes(
 ) -> Result<HttpResponse, ApiError> {
     let request = query.parse(&req)?;
     if let Some(filter) = &request.filter {
-        state.vocabulary.check(&state.pool, filter).await?;
+        state.vocabulary.check_history(&state.pool, filter).await?;
     }
     let after = request.start.position(&state.pool).await?;
     let mut builder = HttpResponse::Ok();

@@ -125,7 +125,7 @@ pub async fn stream_events(
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, start) = query.parse(&req)?;
-    state.vocabulary.check(&state.pool, &filter).await?;
+    state.vocabulary.check_history(&state.pool, &filter).await?;
     open(&state, &req, &caller, filter, start).await
 }
 

@@ -298,6 +298,7 @@ async fn bad_feed_parameters_are_refused_by_name() {
         ("as_of=2022-01-01T00:00:00Z", "as_of"),
         ("sort=desc", "sort"),
         ("type=protset", "type"),
+        ("timeline=nowhere", "timeline"),
         ("format=csv", "format"),
         ("format=ndjson&limit=5", "limit"),
     ] {
@@ -361,4 +362,55 @@ async fn an_import_appears_as_one_entry_per_record() {
     let (entries, _) = read_settled(&app, "", None, 5).await;
     assert_eq!(entries.len(), 5);
     assert!(entries.iter().all(|e| e["kind"] == "created"));
+}
+
+#[tokio::test]
+async fn a_narrow_filter_over_a_busy_feed_pages_on_with_fewer_entries_than_its_limit() {
+    let app = spawn_app().await;
+    app.create_timeline("rare").await;
+    for i in 0..30 {
+        app.create_event(&event(&format!("busy {i}"), "2022-01-05T00:00:00Z"))
+            .await;
+    }
+    let rare = app
+        .create_event(&event("rare", "2022-01-05T00:00:00Z"))
+        .await;
+    let id = rare["id"].as_str().unwrap();
+    let member = format!("/v1/timelines/rare/events/{id}");
+    assert_eq!(app.put(&member, &json!({})).await.status, 204);
+    read_settled(&app, "", None, 32).await;
+
+    // A page of one looks at 20 revisions at most: the first says "more".
+    let first = app.get("/v1/changes?timeline=rare&limit=1").await;
+    assert_eq!(first.body["data"], json!([]));
+    assert_eq!(first.body["has_more"], true);
+    let (entries, _) = read_settled(&app, "&timeline=rare", None, 1).await;
+    assert_eq!(entries[0]["event"]["title"], "rare");
+}
+
+#[tokio::test]
+async fn deleting_a_timeline_makes_each_of_its_events_leave_its_feed() {
+    let app = spawn_app().await;
+    app.create_timeline("closing").await;
+    for title in ["a", "b"] {
+        let created = app
+            .create_event(&with(
+                event(title, "2022-01-05T00:00:00Z"),
+                json!({"timelines": ["closing"]}),
+            ))
+            .await;
+        assert!(created["id"].is_string());
+    }
+    assert_eq!(app.delete("/v1/timelines/closing").await.status, 204);
+    let (entries, _) = read_settled(&app, "&timeline=closing", None, 4).await;
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "created", "left", "left"]);
+    assert!(
+        entries[2..]
+            .iter()
+            .all(|e| e["timelines"] == json!(["closing"]))
+    );
 }
