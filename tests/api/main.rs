@@ -15,6 +15,7 @@ mod cors;
 mod counts;
 mod demo;
 mod docs_examples;
+mod docs_mirror;
 mod event_reads;
 mod event_writes;
 mod exports;
