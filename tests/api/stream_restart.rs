@@ -15,7 +15,9 @@ use crate::streams::Sse;
 #[tokio::test]
 async fn a_postgres_restart_mid_stream_loses_nothing_once_clients_resume() {
     let postgres = PrivatePostgres::start();
-    let config = Config::for_database(format!("{}/chronik", postgres.url()));
+    let mut config = Config::for_database(format!("{}/chronik", postgres.url()));
+    // No polling: only the listener, reconnected after the restart, can wake the streams.
+    config.streams.stream_poll = chronik::config::TimeLimit(None);
     let pool = chronik::app::prepare_database(&config).await.unwrap();
     let token = {
         let mut conn = pool.get().await.unwrap();
