@@ -77,6 +77,8 @@ pub fn cors(origins: Option<&CorsOrigins>) -> Cors {
         header::IF_MATCH,
         header::IF_NONE_MATCH,
         HeaderName::from_static("idempotency-key"),
+        // Resuming a stream from a script (EventSource sends it by itself).
+        HeaderName::from_static("last-event-id"),
     ];
     let exposed = [
         header::ETAG,
@@ -88,6 +90,7 @@ pub fn cors(origins: Option<&CorsOrigins>) -> Cors {
         rate_limit::REMAINING,
         rate_limit::RESET,
         crate::error::REPLAYED,
+        HeaderName::from_static(crate::models::change::NEXT_CURSOR_HEADER),
     ];
     let base = Cors::default()
         .allowed_headers(request_headers)

@@ -65,8 +65,11 @@ impl RootSpanBuilder for RequestSpan {
 
 /// The request's path and query as logged: a stream token's value is not.
 fn logged_target(request: &ServiceRequest) -> String {
-    let path = request.path();
-    let query = request.query_string();
+    without_token(request.path(), request.query_string())
+}
+
+/// `path?query` with the value of a stream token replaced by `[redacted]`.
+fn without_token(path: &str, query: &str) -> String {
     if query.is_empty() {
         return path.to_owned();
     }
@@ -103,6 +106,24 @@ fn logged_client_ip(request: &ServiceRequest) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stream_token_in_the_query_is_not_logged() {
+        let logged = super::without_token(
+            "/v1/events/stream",
+            "type=protest&access_token=chronik_secret&after=1-2",
+        );
+        assert_eq!(
+            logged,
+            "/v1/events/stream?type=protest&access_token=[redacted]&after=1-2"
+        );
+    }
+
+    #[test]
+    fn a_percent_encoded_token_parameter_is_not_logged_either() {
+        let logged = super::without_token("/v1/events/stream", "access%5Ftoken=chronik_secret");
+        assert!(!logged.contains("chronik_secret"), "{logged}");
+    }
+
     use super::*;
     use crate::auth::client_ip::{ClientIpHeader, ProxyTrust};
     use crate::rate_limit::{RateLimit, RateLimiters};

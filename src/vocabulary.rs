@@ -15,6 +15,15 @@ use crate::error::{ApiError, FieldError};
 use crate::filter::EventFilter;
 use crate::suggest::unknown_type;
 
+/// Which timelines count as known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Those that exist.
+    Now,
+    /// Those that exist or that any revision named.
+    History,
+}
+
 #[derive(Debug, Default)]
 pub struct Vocabulary {
     event_types: RwLock<BTreeSet<String>>,
@@ -23,6 +32,22 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Refuses `filter` if it names an event type or timeline that does not exist.
     pub async fn check(&self, pool: &DbPool, filter: &EventFilter) -> Result<(), ApiError> {
+        self.check_within(pool, filter, Reach::Now).await
+    }
+
+    /// The same for the change feed, where a timeline that was deleted
+    /// (and that the history names) is still a filter: its readers learn
+    /// from it that its events left it.
+    pub async fn check_history(&self, pool: &DbPool, filter: &EventFilter) -> Result<(), ApiError> {
+        self.check_within(pool, filter, Reach::History).await
+    }
+
+    async fn check_within(
+        &self,
+        pool: &DbPool,
+        filter: &EventFilter,
+        reach: Reach,
+    ) -> Result<(), ApiError> {
         let unseen: Vec<&str> = filter
             .types
             .iter()
@@ -48,6 +73,8 @@ impl Vocabulary {
         }
         if let Some(slug) = &filter.timeline
             && !db::vocabulary::timeline_exists(&mut conn, slug.as_str()).await?
+            && (reach == Reach::Now
+                || !db::vocabulary::timeline_in_history(&mut conn, slug.as_str()).await?)
         {
             errors.push(FieldError::new(
                 "timeline",

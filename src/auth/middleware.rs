@@ -174,6 +174,10 @@ fn bearer_token(value: &str) -> Option<&str> {
 pub fn authorize(caller: &Caller, access: Access, public_reads: bool) -> Result<(), ApiError> {
     let required = match access {
         Access::Public => return Ok(()),
+        Access::AnyToken if matches!(caller, Caller::Anonymous { .. }) => {
+            return Err(ApiError::MissingToken);
+        }
+        Access::AnyToken => return Ok(()),
         Access::Token(required) => required,
     };
     match caller {

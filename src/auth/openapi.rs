@@ -73,11 +73,13 @@ pub fn document_access(openapi: &mut OpenApi, operations: &[Operation]) {
 fn document(operation: &mut PathOperation, method: &Method, path: &str, access: Access) {
     operation.security = Some(security(access));
     let responses = &mut operation.responses.responses;
-    let Access::Token(scope) = access else {
-        return;
+    let (scope, waived) = match access {
+        Access::Public => return,
+        Access::AnyToken => (Scope::Read, false),
+        Access::Token(scope) => (scope, scope == Scope::Read),
     };
     responses.entry("401".into()).or_insert_with(|| {
-        problem(if scope == Scope::Read {
+        problem(if waived {
             "The token is missing (only when `CHRONIK_PUBLIC_READS=false`), unknown, expired or revoked; \
              see `WWW-Authenticate`"
         } else {
@@ -111,6 +113,8 @@ fn security(access: Access) -> Vec<SecurityRequirement> {
             SecurityRequirement::new(SCHEME, [Scope::Read.as_str()]),
         ],
         Access::Token(scope) => vec![SecurityRequirement::new(SCHEME, [scope.as_str()])],
+        // Any token: `read` is the least scope there is.
+        Access::AnyToken => vec![SecurityRequirement::new(SCHEME, [Scope::Read.as_str()])],
     }
 }
 

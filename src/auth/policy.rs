@@ -19,10 +19,15 @@ pub enum Access {
     Public,
     /// A token with at least this scope; `Scope::Read` alone is waived while reads are public.
     Token(Scope),
+    /// A token of any scope, even while reads are public (what it does is
+    /// only meaningful for a caller that has one).
+    AnyToken,
 }
 
 /// Reads: public unless `CHRONIK_PUBLIC_READS=false`.
 pub const READ: Access = Access::Token(Scope::Read);
+/// Stream tokens: only a caller with a token can hand one on.
+pub const ANY_TOKEN: Access = Access::AnyToken;
 /// Changes to events, timelines and imports.
 pub const WRITE: Access = Access::Token(Scope::Write);
 /// Tokens, the event-type vocabulary, deleting timelines, redacting history.

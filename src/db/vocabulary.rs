@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::sql::SqlBuilder;
 use crate::error::ApiError;
-use crate::schema::{actors, timelines};
+use crate::schema::{actors, event_revisions, timelines};
 
 diesel::define_sql_function! {
     /// SQL's `lower`, as the generated `actors.name_key` applies it.
@@ -23,6 +23,18 @@ struct Value {
 
 pub async fn timeline_exists(conn: &mut AsyncPgConnection, slug: &str) -> Result<bool, ApiError> {
     let named = timelines::table.filter(timelines::slug.eq(slug));
+    Ok(diesel::select(exists(named)).get_result(conn).await?)
+}
+
+/// Whether the history names this timeline: a timeline since deleted is
+/// still a valid filter of the change feed, whose readers must learn that
+/// its events left it.
+pub async fn timeline_in_history(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+) -> Result<bool, ApiError> {
+    let named = event_revisions::table
+        .filter(event_revisions::timeline_slugs.contains(vec![Some(slug.to_owned())]));
     Ok(diesel::select(exists(named)).get_result(conn).await?)
 }
 

@@ -10,7 +10,6 @@
 //! written as SSE messages, to every stream of the filter.
 
 pub mod listener;
-pub mod settings;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -21,17 +20,20 @@ use actix_web::web::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{broadcast, watch};
 
+pub use crate::config::StreamConfig;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
 use crate::filter::EventFilter;
 use crate::models::change::{ChangeEntry, FeedPosition};
-pub use settings::StreamConfig;
 
-/// Entries per feed read of a group.
-const GROUP_PAGE: i64 = 500;
+/// Entries per feed read of a group, and so per broadcast batch: a group
+/// keeps at most `CHRONIK_STREAM_BUFFER` batches, which bounds its memory.
+const GROUP_PAGE: i64 = 100;
 /// How soon a group reads again while committed changes wait behind a
-/// transaction still running (it cannot know when that one ends).
-const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
+/// transaction still running (it cannot know when that one ends), doubling
+/// up to the longest while the transaction runs on.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
+const HELD_BACK_RETRY_MAX: Duration = Duration::from_secs(1);
 /// How long a group waits before reading again after a database error.
 const ERROR_RETRY: Duration = Duration::from_millis(500);
 
@@ -174,6 +176,7 @@ pub fn message(entry: &ChangeEntry) -> Result<Bytes, ApiError> {
 async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group: Weak<Group>) {
     let mut wake = hub.wake.subscribe();
     let mut at = None;
+    let mut held_back = HELD_BACK_RETRY;
     loop {
         let Some(strong) = group.upgrade() else {
             break;
@@ -181,8 +184,14 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
         let outcome = read_to_end(&hub, filter.as_ref(), &strong, &mut at).await;
         drop(strong);
         let pause = match outcome {
-            Ok(true) => Some(HELD_BACK_RETRY),
-            Ok(false) => None,
+            Ok(true) => {
+                held_back = (held_back * 2).min(HELD_BACK_RETRY_MAX);
+                Some(held_back / 2)
+            }
+            Ok(false) => {
+                held_back = HELD_BACK_RETRY;
+                None
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "a live stream group could not read the feed; retrying");
                 Some(ERROR_RETRY)

@@ -7,6 +7,9 @@ use utoipa::ToSchema;
 use super::event::{Event, StoredEvent};
 use super::values::EventId;
 
+/// The header that says where the feed resumes after an NDJSON read of it.
+pub const NEXT_CURSOR_HEADER: &str = "chronik-next-cursor";
+
 /// A position in the change feed: the transaction id the revision is served
 /// after (`feed_xid`) and its sequence number. Written as `<xid>-<seq>`,
 /// which clients treat as opaque.

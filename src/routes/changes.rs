@@ -15,7 +15,7 @@ use crate::db::DbPool;
 use crate::error::ApiError;
 use crate::filter::{Errors, EventFilter, FilterParams, param_names, parse_instant};
 use crate::formats::{self, Format, FormatParams};
-use crate::models::change::{ChangePage, FeedPosition, page_json};
+use crate::models::change::{ChangePage, FeedPosition, NEXT_CURSOR_HEADER, page_json};
 use crate::state::AppState;
 
 /// What the feed offers.
@@ -26,7 +26,7 @@ pub const MAX_FEED_LIMIT: i64 = 1000;
 const NDJSON_BATCH: i64 = 1000;
 
 /// Where the feed after an NDJSON export resumes.
-pub const NEXT_CURSOR: HeaderName = HeaderName::from_static("chronik-next-cursor");
+pub const NEXT_CURSOR: HeaderName = HeaderName::from_static(NEXT_CURSOR_HEADER);
 
 /// Where a reader of the feed starts.
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
@@ -226,7 +226,7 @@ pub async fn list_changes(
 ) -> Result<HttpResponse, ApiError> {
     let request = query.parse(&req)?;
     if let Some(filter) = &request.filter {
-        state.vocabulary.check(&state.pool, filter).await?;
+        state.vocabulary.check_history(&state.pool, filter).await?;
     }
     let after = request.start.position(&state.pool).await?;
     let mut builder = HttpResponse::Ok();

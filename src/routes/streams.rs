@@ -33,6 +33,7 @@ pub struct StreamAuthParams {
     /// A stream token from `POST /v1/stream-tokens`, for clients that cannot send
     /// `Authorization` (a browser's `EventSource`); only needed when reads are not public.
     /// Accepted on the stream endpoints only, and never written to the logs.
+    #[param(example = "chronik_3q2mXb7cVt9Kp1rZ8sLw4yHn6dFg0aJeUi5oPs2QxZc")]
     pub access_token: Option<String>,
 }
 
@@ -107,7 +108,7 @@ impl StreamQuery {
 /// Every instance delivers every change, whichever instance wrote it.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "changes",
     params(FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it")),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream (it does not end unless the client is too slow or the server stops)",
             content_type = "text/event-stream",
@@ -124,7 +125,7 @@ pub async fn stream_events(
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, start) = query.parse(&req)?;
-    state.vocabulary.check(&state.pool, &filter).await?;
+    state.vocabulary.check_history(&state.pool, &filter).await?;
     open(&state, &req, &caller, filter, start).await
 }
 
@@ -133,9 +134,9 @@ pub async fn stream_events(
 /// `GET /v1/events/stream?timeline={slug}`: the changes of the events on the timeline, and a
 /// `left` message when one leaves it. Messages, reconnection and limits as there.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/stream", tag = "changes",
-    params(("slug" = String, Path, description = "Timeline slug", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+    params(("slug" = String, Path, description = "Timeline slug", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", example = "kazakhstan-2022-unrest"),
         FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it")),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String,
             headers(("Cache-Control" = String, description = "`no-cache`"))),
@@ -197,7 +198,10 @@ async fn open(
         retry_ms: config.stream_retry_ms,
         slot,
     });
-    Ok(HttpResponse::Ok()
+    let mut builder = HttpResponse::Ok();
+    // As the lists: a page on any origin may follow the store.
+    crate::formats::read_headers(&mut builder);
+    Ok(builder
         .insert_header((header::CONTENT_TYPE, EVENT_STREAM))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Proxies such as nginx would otherwise buffer the stream.
@@ -231,7 +235,7 @@ fn stream_keys(
 
 /// A stream token: a `read` token that expires soon, for `?access_token=`.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"access_token": "chronik_…", "expires_at": "2022-01-06T09:17:31Z", "token_id": "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"}))]
+#[schema(example = json!({"access_token": "chronik_3q2mXb7cVt9Kp1rZ8sLw4yHn6dFg0aJeUi5oPs2QxZc", "expires_at": "2022-01-06T09:17:31Z", "token_id": "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"}))]
 pub struct StreamToken {
     /// Pass as `?access_token=` to a stream URL.
     pub access_token: String,
@@ -257,8 +261,8 @@ pub async fn create_stream_token(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    // Routed for callers with a token only (`ANY_TOKEN`).
     let Some(parent) = caller.token_id() else {
-        // While reads are public, streams need no token; a token needs a token.
         return Err(ApiError::MissingToken);
     };
     let ttl = state.live.config.stream_token_ttl.0.unwrap_or_default();

@@ -14,7 +14,7 @@ use super::{
     tokens,
 };
 use crate::auth::middleware::require;
-use crate::auth::policy::{ADMIN, Access, Operation, READ, WRITE};
+use crate::auth::policy::{ADMIN, ANY_TOKEN, Access, Operation, READ, WRITE};
 use crate::idempotency;
 
 /// Every operation below is served under this prefix.
@@ -68,8 +68,7 @@ pub fn v1(t: &mut impl RouteTable) {
     t.add(M::GET,    "/stats/casualties",                    READ,  stats::casualties);
     t.add(M::GET,    "/changes",                             READ,  changes::list_changes);
     t.add(M::GET,    "/timelines/{slug}/stream",             READ,  streams::stream_timeline);
-    // A token is needed even while reads are public (the handler refuses anonymous callers).
-    t.add(M::POST,   "/stream-tokens",                       READ,  streams::create_stream_token);
+    t.add(M::POST,   "/stream-tokens",                       ANY_TOKEN, streams::create_stream_token);
 }
 
 /// The table as data, for the spec and for tests.

@@ -18,7 +18,7 @@ pub struct Message {
 /// A stream read as `EventSource` reads it.
 pub struct Sse {
     response: reqwest::Response,
-    buffer: String,
+    pub buffer: String,
     pub comments: Vec<String>,
     pub retry: Option<String>,
     pub ended: bool,
@@ -344,4 +344,76 @@ async fn a_stream_token_needs_a_token_even_while_reads_are_public() {
         .send(app.anonymous.post(app.url("/v1/stream-tokens")))
         .await;
     assert_eq!(reply.status, 401, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_client_too_slow_for_its_buffer_is_told_where_to_resume_and_misses_nothing() {
+    let app = spawn_app_with(|c| c.streams.stream_buffer = 1).await;
+    let mut sse = stream(&app, "").await;
+    // Far more than the sockets between server and client hold, written in
+    // one import while the client reads nothing: the stream falls behind.
+    let summary = "x".repeat(8000);
+    let count = 4000;
+    let body: String = (0..count)
+        .map(|i| {
+            let mut e = event(&format!("bulk {i}"), "2022-01-05T00:00:00Z");
+            e["summary"] = json!(summary);
+            if i == count - 1 {
+                e["external_id"] = json!("bulk-last");
+            }
+            format!("{e}\n")
+        })
+        .collect();
+    let writer = app.client_with(&app.secret(chronik::models::token::Scope::Write).await);
+    let imported = app
+        .send(
+            writer
+                .post(app.url("/v1/import"))
+                .header("content-type", "application/x-ndjson")
+                .body(body),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    // Only once the feed serves the import (other tests' transactions may
+    // hold it back) has the stream's group read it: still not reading.
+    crate::changes::read_settled(&app, "&external_id=bulk-last", None, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let resume = loop {
+        let message = sse.next(Duration::from_secs(60)).await.unwrap_or_else(|| {
+            panic!(
+                "no resume message after {} changes (ended: {}, buffered: {})",
+                seen.len(),
+                sse.ended,
+                sse.buffer.len()
+            )
+        });
+        if message.event == "resume" {
+            break message;
+        }
+        *seen.entry(title(&message).to_owned()).or_default() += 1;
+    };
+    assert!(seen.len() < count, "the client was not too slow after all");
+    assert!(
+        sse.next(Duration::from_secs(5)).await.is_none() && sse.ended,
+        "the stream ends"
+    );
+    let id = resume.id.clone().expect("the resume message has an id");
+    assert_eq!(resume.data["after"], id.as_str());
+
+    let mut resumed = Sse::open(
+        app.anonymous
+            .get(app.url("/v1/events/stream"))
+            .header("last-event-id", &id),
+    )
+    .await;
+    while seen.len() < count {
+        let message = resumed
+            .next(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("only {} of {count}", seen.len()));
+        *seen.entry(title(&message).to_owned()).or_default() += 1;
+    }
+    assert!(seen.values().all(|n| *n == 1), "every change exactly once");
 }

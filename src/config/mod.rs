@@ -2,7 +2,6 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +9,12 @@ use crate::auth::client_ip::{ClientIpHeader, ProxyTrust, TrustedProxies};
 use crate::cors::CorsOrigins;
 use crate::db::Session;
 use crate::rate_limit::RateLimit;
+
+mod streams;
+mod values;
+
+pub use streams::StreamConfig;
+pub use values::{ClientCap, TimeLimit};
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -191,7 +196,7 @@ pub struct Config {
     pub initial_token_file: PathBuf,
 
     #[command(flatten)]
-    pub streams: crate::live::StreamConfig,
+    pub streams: StreamConfig,
 }
 
 /// How long an export's transaction may sit idle: a minute more than a scan
@@ -253,72 +258,6 @@ impl Config {
     }
 }
 
-/// How many of something one client may have running at once, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientCap(pub Option<usize>);
-
-impl std::str::FromStr for ClientCap {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, String> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" => Ok(Self(None)),
-            // Zero would refuse every client, which `CHRONIK_MAX_EXPORTS` does better.
-            text => match text.parse::<usize>() {
-                Ok(0) | Err(_) => Err(format!("`{raw}` is not a number from 1, or `off`")),
-                Ok(max) => Ok(Self(Some(max))),
-            },
-        }
-    }
-}
-
-/// A length of time a setting allows: `30s`, `500ms`, `5min`, `1h` (a bare
-/// number is seconds), or `off` (`none`, `0`) for no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeLimit(pub Option<Duration>);
-
-impl std::str::FromStr for TimeLimit {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, String> {
-        let text = raw.trim().to_ascii_lowercase();
-        if matches!(text.as_str(), "off" | "none") {
-            return Ok(Self(None));
-        }
-        let hint =
-            || format!("`{raw}` is not a time such as `30s`, `500ms`, `5min`, `1h` or `off`");
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().map_err(|_| hint())?;
-        let millis_per_unit = match unit.trim() {
-            "ms" => 1,
-            "" | "s" => 1_000,
-            "min" | "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(hint()),
-        };
-        // Postgres takes its timeouts in milliseconds as a 32-bit integer.
-        match number.checked_mul(millis_per_unit) {
-            // Zero is how Postgres spells "no limit", too.
-            Some(0) => Ok(Self(None)),
-            Some(millis) if millis <= i32::MAX as u64 => {
-                Ok(Self(Some(Duration::from_millis(millis))))
-            }
-            _ => Err(format!("`{raw}` is longer than 24 days")),
-        }
-    }
-}
-
-impl fmt::Display for TimeLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => f.write_str("off"),
-            Some(limit) if limit.subsec_millis() != 0 => write!(f, "{}ms", limit.as_millis()),
-            Some(limit) => write!(f, "{}s", limit.as_secs()),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -355,51 +294,7 @@ impl Config {
             client_ip_header: ClientIpHeader::XForwardedFor,
             rate_limit_ipv6_prefix: 64,
             initial_token_file: PathBuf::from("chronik-admin-token"),
-            streams: crate::live::StreamConfig::default(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limit(raw: &str) -> Result<Option<Duration>, String> {
-        raw.parse::<TimeLimit>().map(|l| l.0)
-    }
-
-    #[test]
-    fn time_limits_take_a_unit_or_seconds_or_off() {
-        assert_eq!(limit("30s"), Ok(Some(Duration::from_secs(30))));
-        assert_eq!(limit("30"), Ok(Some(Duration::from_secs(30))));
-        assert_eq!(limit("250ms"), Ok(Some(Duration::from_millis(250))));
-        assert_eq!(limit("5min"), Ok(Some(Duration::from_secs(300))));
-        assert_eq!(limit(" 1h "), Ok(Some(Duration::from_secs(3600))));
-        for off in ["off", "OFF", "0", "0s", "none"] {
-            assert_eq!(limit(off), Ok(None), "{off}");
-        }
-        for bad in ["", "s", "-1s", "1.5s", "10 years", "30d", "1000h"] {
-            assert!(limit(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_client_cap_is_a_positive_number_or_off() {
-        let cap = |raw: &str| raw.parse::<ClientCap>().map(|c| c.0);
-        assert_eq!(cap("2"), Ok(Some(2)));
-        assert_eq!(cap(" off "), Ok(None));
-        for bad in ["0", "-1", "two", ""] {
-            assert!(cap(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn time_limits_print_as_they_are_written() {
-        for text in ["30s", "250ms", "off"] {
-            assert_eq!(
-                text.parse::<TimeLimit>().map(|l| l.to_string()),
-                Ok(text.into())
-            );
+            streams: StreamConfig::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use std::time::Duration;
 
-use crate::config::{ClientCap, TimeLimit};
+use super::values::{ClientCap, TimeLimit};
 
 #[derive(Debug, Clone, Args)]
 pub struct StreamConfig {
@@ -44,7 +44,7 @@ pub struct StreamConfig {
     )]
     pub stream_limit_per_token: ClientCap,
 
-    /// How many batches of changes a stream may fall behind the newest
+    /// How many batches (of at most 100 changes) a stream may fall behind the newest
     /// before the server ends it (with an `event: resume` message naming
     /// where to resume): what bounds a slow client's memory.
     #[arg(
