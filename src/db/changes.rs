@@ -17,6 +17,11 @@ use crate::models::event::StoredEvent;
 use crate::models::revision::ChangeKind;
 use crate::models::values::EventId;
 
+// Hand-built, all of it: every statement reads the watermark of its own
+// snapshot (`pg_current_snapshot()`, which diesel's DSL does not know) and
+// compares the feed position as a row, `(feed_xid, feed_seq) > (…)`, which
+// the index answers as one range and the DSL cannot write.
+
 /// The oldest transaction still running, as the statement's own snapshot
 /// sees it: every revision with a smaller `feed_xid` is settled.
 const WATERMARK: &str =
