@@ -63,6 +63,8 @@ impl Group {
 pub struct Hub {
     pool: DbPool,
     wake: watch::Sender<u64>,
+    /// Set when the server begins to shut down: streams end, so that it need not wait for them.
+    closing: watch::Sender<bool>,
     groups: Mutex<HashMap<String, Weak<Group>>>,
     open: DashMap<String, usize>,
     pub config: StreamConfig,
@@ -74,6 +76,7 @@ impl Hub {
         Arc::new(Self {
             pool,
             wake: watch::channel(0).0,
+            closing: watch::channel(false).0,
             groups: Mutex::default(),
             open: DashMap::new(),
             config,
@@ -83,6 +86,17 @@ impl Hub {
     /// Tells every group to read the feed.
     pub fn wake(&self) {
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Ends every stream (each with a `resume` message): the server is
+    /// shutting down, and its clients should reconnect, to another instance.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Tells a stream when the server shuts down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The group of `filter`'s streams, started if none is running.
@@ -153,6 +167,42 @@ impl Drop for Slot {
                 self.hub.open.remove_if(key, |_, count| *count == 0);
             }
         }
+    }
+}
+
+/// Closes `hub`'s streams when the process is asked to stop (SIGTERM,
+/// Ctrl-C), while the server finishes its other requests: an open stream
+/// would otherwise hold the shutdown for its whole timeout.
+pub fn close_on_shutdown(hub: &Arc<Hub>) {
+    let hub = Arc::downgrade(hub);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        if let Some(hub) = hub.upgrade() {
+            tracing::info!("shutting down: ending the live streams");
+            hub.close();
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use super::{Batch, Group, Slot, message};
@@ -30,6 +31,8 @@ pub struct StreamStart {
     pub heartbeat: Option<Duration>,
     pub retry_ms: u32,
     pub slot: Slot,
+    /// Changes to `true` when the server shuts down.
+    pub closing: watch::Receiver<bool>,
 }
 
 enum Phase {
@@ -127,12 +130,27 @@ impl State {
     /// The next broadcast batch (what the client has not seen of it), or a
     /// heartbeat; `None` when nothing is to be sent yet.
     async fn live(&mut self) -> Option<Bytes> {
-        let received = match &mut self.heartbeat {
-            Some(heartbeat) => tokio::select! {
-                received = self.receiver.recv() => received,
-                _ = heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
-            },
-            None => self.receiver.recv().await,
+        if *self.start.closing.borrow() {
+            self.phase = Phase::Done;
+            return Some(self.resume("the server is shutting down; reconnect"));
+        }
+        let heartbeat = async {
+            match &mut self.heartbeat {
+                Some(heartbeat) => heartbeat.tick().await,
+                None => std::future::pending().await,
+            }
+        };
+        let received = tokio::select! {
+            received = self.receiver.recv() => received,
+            _ = heartbeat => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            changed = self.start.closing.changed() => {
+                if changed.is_err() {
+                    // No hub to say so any more: the server is gone.
+                    self.phase = Phase::Done;
+                    return Some(self.resume("the server is shutting down; reconnect"));
+                }
+                return None;
+            }
         };
         match received {
             Ok(batch) if batch.next <= self.at => None,

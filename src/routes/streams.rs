@@ -197,6 +197,7 @@ async fn open(
         heartbeat: config.stream_heartbeat.0,
         retry_ms: config.stream_retry_ms,
         slot,
+        closing: state.live.closing(),
     });
     let mut builder = HttpResponse::Ok();
     // As the lists: a page on any origin may follow the store.
