@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-use super::changes::{FeedParams, Start, feed_filter, reject_history};
+use super::changes::{FeedParams, Start, feed_filter, reject_unknown};
 use crate::auth::{AccessSettings, Caller};
 use crate::db;
 use crate::db::tokens::TokenSpec;
@@ -53,20 +53,13 @@ pub struct StreamQuery {
 impl StreamQuery {
     fn parse(&self, req: &HttpRequest) -> Result<(EventFilter, Option<Start>), ApiError> {
         let mut errors = Errors::default();
-        reject_history(&mut errors, &self.unknown);
-        let unknown: BTreeMap<String, String> = self
-            .unknown
-            .iter()
-            .filter(|(name, _)| name.as_str() != "as_of")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let accepted = [
             param_names::<FilterParams>(),
             param_names::<FeedParams>(),
             param_names::<StreamAuthParams>(),
         ]
         .concat();
-        errors.reject_unknown(&unknown, &accepted);
+        reject_unknown(&mut errors, &self.unknown, &accepted);
         let (filter, _) = self.filter.parse(&mut errors);
         let given = self.feed.after.is_some() || self.feed.since.is_some();
         let start = self.feed.parse(&mut errors);
