@@ -216,7 +216,7 @@ fn parse_feed_limit(raw: &str) -> Result<i64, String> {
                 (ChangePage = "application/json"),
                 (crate::models::change::Change = "application/x-ndjson"),
             )),
-        (status = 400, description = "A query parameter is invalid or unknown (`after` not a feed cursor, `as_of` given, `after` with `since`), or `type` or `timeline` names nothing known"),
+        (status = 400, description = "A query parameter is invalid or unknown (`after` not a feed cursor, or ahead of this store's feed; `as_of` given; `after` with `since`), or `type` or `timeline` names nothing known"),
         NotAcceptable,
     ))]
 pub async fn list_changes(
@@ -266,6 +266,7 @@ async fn ndjson(
         let mut conn = state.pool.get().await?;
         db::changes::head(&mut conn).await?
     };
+    db::changes::check_not_ahead(after, head, "after")?;
     let pool = state.pool.clone();
     let batches = futures_util::stream::try_unfold(Some(after), move |from| {
         let pool = pool.clone();

@@ -51,7 +51,11 @@ pub struct StreamQuery {
 }
 
 impl StreamQuery {
-    fn parse(&self, req: &HttpRequest) -> Result<(EventFilter, Option<Start>), ApiError> {
+    /// The filter, and where to start with the parameter that said so.
+    fn parse(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<(EventFilter, Option<(Start, &'static str)>), ApiError> {
         let mut errors = Errors::default();
         let accepted = [
             param_names::<FilterParams>(),
@@ -72,8 +76,8 @@ impl StreamQuery {
             .and_then(|v| errors.take("Last-Event-ID", v.parse::<FeedPosition>()));
         errors.finish()?;
         let start = match last_event_id {
-            Some(position) => Some(Start::After(position)),
-            None => given.then_some(start),
+            Some(position) => Some((Start::After(position), "Last-Event-ID")),
+            None => given.then_some((start, "after")),
         };
         Ok((filter, start))
     }
@@ -108,7 +112,7 @@ impl StreamQuery {
             body = String,
             headers(("Cache-Control" = String, description = "`no-cache`")),
             example = json!("retry: 3000\n: changes after 8812-0\n\nid: 8812-10443\nevent: created\ndata: {\"cursor\":\"8812-10443\",\"kind\":\"created\",\"event_id\":\"01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01\",\"version\":1}\n\n: heartbeat\n\n")),
-        (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown, or `type` or `timeline` names nothing known"),
+        (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (or a cursor ahead of this store's feed: another store's), or `type` or `timeline` names nothing known"),
         (status = 429, description = "This client (its IP, or its token) has as many streams open as `CHRONIK_STREAM_LIMIT_PER_IP` / `CHRONIK_STREAM_LIMIT_PER_TOKEN` allow; `Retry-After` says when to try again"),
     ))]
 pub async fn stream_events(
@@ -169,16 +173,21 @@ async fn open(
     req: &HttpRequest,
     caller: &Caller,
     filter: EventFilter,
-    start: Option<Start>,
+    start: Option<(Start, &'static str)>,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.live.config;
     let slot = state.live.admit(stream_keys(req, caller, config))?;
+    let head = {
+        let mut conn = state.pool.get().await?;
+        db::changes::head(&mut conn).await?
+    };
     let after = match start {
-        Some(start) => start.position(&state.pool).await?,
-        None => {
-            let mut conn = state.pool.get().await?;
-            db::changes::head(&mut conn).await?
+        Some((start, field)) => {
+            let after = start.position(&state.pool).await?;
+            db::changes::check_not_ahead(after, head, field)?;
+            after
         }
+        None => head,
     };
     let filter = feed_filter(filter);
     let group = state.live.group(filter.as_ref())?;
