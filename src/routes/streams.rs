@@ -37,6 +37,9 @@ pub struct StreamAuthParams {
     pub access_token: Option<String>,
 }
 
+/// Where a stream starts, and the name of what said so (`after`, `Last-Event-ID`).
+type StartFrom = Option<(Start, &'static str)>;
+
 /// Query parameters of a stream, as received.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
@@ -52,10 +55,7 @@ pub struct StreamQuery {
 
 impl StreamQuery {
     /// The filter, and where to start with the parameter that said so.
-    fn parse(
-        &self,
-        req: &HttpRequest,
-    ) -> Result<(EventFilter, Option<(Start, &'static str)>), ApiError> {
+    fn parse(&self, req: &HttpRequest) -> Result<(EventFilter, StartFrom), ApiError> {
         let mut errors = Errors::default();
         let accepted = [
             param_names::<FilterParams>(),
@@ -173,7 +173,7 @@ async fn open(
     req: &HttpRequest,
     caller: &Caller,
     filter: EventFilter,
-    start: Option<(Start, &'static str)>,
+    start: StartFrom,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.live.config;
     let slot = state.live.admit(stream_keys(req, caller, config))?;
