@@ -34,6 +34,9 @@ const GROUP_PAGE: i64 = 100;
 /// up to the longest while the transaction runs on.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
 const HELD_BACK_RETRY_MAX: Duration = Duration::from_secs(1);
+/// The least time between two reads of a group: changes committed meanwhile
+/// go out together, in one write to each stream instead of one per change.
+const GROUP_READ_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a group waits before reading again after a database error.
 const ERROR_RETRY: Duration = Duration::from_millis(500);
 
@@ -44,6 +47,8 @@ const ERROR_RETRY: Duration = Duration::from_millis(500);
 pub struct Batch {
     pub from: FeedPosition,
     pub messages: Vec<(FeedPosition, Bytes)>,
+    /// Every message, one after the other: what a stream that is keeping up sends.
+    pub joined: Bytes,
     pub next: FeedPosition,
 }
 
@@ -231,6 +236,7 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
         let Some(strong) = group.upgrade() else {
             break;
         };
+        let started = tokio::time::Instant::now();
         let outcome = read_to_end(&hub, filter.as_ref(), &strong, &mut at).await;
         drop(strong);
         let pause = match outcome {
@@ -257,6 +263,7 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
             changed = wake.changed() => if changed.is_err() { break },
             () = tokio::time::sleep(wait) => {},
         }
+        tokio::time::sleep_until(started + GROUP_READ_INTERVAL).await;
     }
     if let Ok(mut groups) = hub.groups.lock()
         && groups.get(&key).is_some_and(|g| g.strong_count() == 0)
@@ -290,10 +297,17 @@ async fn read_to_end(
                 .iter()
                 .map(|e| Ok((e.cursor, message(e)?)))
                 .collect::<Result<Vec<_>, ApiError>>()?;
+            let joined = Bytes::from(
+                messages
+                    .iter()
+                    .flat_map(|(_, m)| m.iter().copied())
+                    .collect::<Vec<u8>>(),
+            );
             // No stream listening is not an error: one may subscribe before the next batch.
             let _ = group.sender.send(Arc::new(Batch {
                 from,
                 messages,
+                joined,
                 next: page.next,
             }));
         }
