@@ -55,6 +55,7 @@ fn live_hub(config: &Config) -> anyhow::Result<Arc<crate::live::Hub>> {
     let pool = db::build_pool(&config.database_url, LIVE_POOL_SIZE)?;
     let hub = crate::live::Hub::new(pool, config.streams.clone());
     crate::live::listener::spawn(&hub, config.database_url.clone());
+    crate::live::close_on_shutdown(&hub);
     Ok(hub)
 }
 

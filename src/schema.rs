@@ -81,6 +81,8 @@ diesel::table! {
         search_config -> Nullable<Regconfig>,
         search -> Nullable<Tsvector>,
         occurred_from -> Timestamptz,
+        feed_xid -> Int8,
+        feed_seq -> Int8,
     }
 }
 

@@ -17,6 +17,11 @@ use crate::models::event::StoredEvent;
 use crate::models::revision::ChangeKind;
 use crate::models::values::EventId;
 
+// Hand-built, all of it: every statement reads the watermark of its own
+// snapshot (`pg_current_snapshot()`, which diesel's DSL does not know) and
+// compares the feed position as a row, `(feed_xid, feed_seq) > (…)`, which
+// the index answers as one range and the DSL cannot write.
+
 /// The oldest transaction still running, as the statement's own snapshot
 /// sees it: every revision with a smaller `feed_xid` is settled.
 const WATERMARK: &str =
@@ -152,6 +157,7 @@ pub async fn read(
     push_page(&mut q, filter, after, bound, scan);
     let rows: Vec<FeedRow> = q.build().load(conn).await?;
     let watermark = <[FeedRow]>::first(&rows).map_or(0, |r| r.watermark);
+    check_not_ahead(after, FeedPosition::settled(watermark), "after")?;
     let settled = FeedPosition::settled(bound.map_or(watermark, |b| b.min(watermark)));
     let mut scanned = 0;
     let mut last_scanned = after;
@@ -268,6 +274,25 @@ pub async fn position_since(
         (Some(xid), Some(seq)) => settled.min(FeedPosition { xid, seq: seq - 1 }),
         _ => settled,
     })
+}
+
+/// Refuses a position past everything the feed has settled: no cursor this
+/// store handed out is (it may be another store's), and reading after it
+/// would answer nothing, silently, until the store caught up with it.
+pub fn check_not_ahead(
+    after: FeedPosition,
+    head: FeedPosition,
+    field: &str,
+) -> Result<(), ApiError> {
+    if after.xid <= head.xid {
+        return Ok(());
+    }
+    Err(ApiError::field(
+        field,
+        format!(
+            "`{after}` is ahead of this store's change feed (now at {head}): not a cursor this store handed out"
+        ),
+    ))
 }
 
 /// The position after every settled change: where a client that asks only

@@ -34,6 +34,9 @@ const GROUP_PAGE: i64 = 100;
 /// up to the longest while the transaction runs on.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
 const HELD_BACK_RETRY_MAX: Duration = Duration::from_secs(1);
+/// The least time between two reads of a group: changes committed meanwhile
+/// go out together, in one write to each stream instead of one per change.
+const GROUP_READ_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a group waits before reading again after a database error.
 const ERROR_RETRY: Duration = Duration::from_millis(500);
 
@@ -44,6 +47,8 @@ const ERROR_RETRY: Duration = Duration::from_millis(500);
 pub struct Batch {
     pub from: FeedPosition,
     pub messages: Vec<(FeedPosition, Bytes)>,
+    /// Every message, one after the other: what a stream that is keeping up sends.
+    pub joined: Bytes,
     pub next: FeedPosition,
 }
 
@@ -63,6 +68,8 @@ impl Group {
 pub struct Hub {
     pool: DbPool,
     wake: watch::Sender<u64>,
+    /// Set when the server begins to shut down: streams end, so that it need not wait for them.
+    closing: watch::Sender<bool>,
     groups: Mutex<HashMap<String, Weak<Group>>>,
     open: DashMap<String, usize>,
     pub config: StreamConfig,
@@ -74,6 +81,7 @@ impl Hub {
         Arc::new(Self {
             pool,
             wake: watch::channel(0).0,
+            closing: watch::channel(false).0,
             groups: Mutex::default(),
             open: DashMap::new(),
             config,
@@ -83,6 +91,17 @@ impl Hub {
     /// Tells every group to read the feed.
     pub fn wake(&self) {
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Ends every stream (each with a `resume` message): the server is
+    /// shutting down, and its clients should reconnect, to another instance.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Tells a stream when the server shuts down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// The group of `filter`'s streams, started if none is running.
@@ -156,6 +175,42 @@ impl Drop for Slot {
     }
 }
 
+/// Closes `hub`'s streams when the process is asked to stop (SIGTERM,
+/// Ctrl-C), while the server finishes its other requests: an open stream
+/// would otherwise hold the shutdown for its whole timeout.
+pub fn close_on_shutdown(hub: &Arc<Hub>) {
+    let hub = Arc::downgrade(hub);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        if let Some(hub) = hub.upgrade() {
+            tracing::info!("shutting down: ending the live streams");
+            hub.close();
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// An entry as one SSE message: `id` (its cursor), `event` (its kind), `data` (the entry).
 pub fn message(entry: &ChangeEntry) -> Result<Bytes, ApiError> {
     let mut out = format!(
@@ -181,6 +236,7 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
         let Some(strong) = group.upgrade() else {
             break;
         };
+        let started = tokio::time::Instant::now();
         let outcome = read_to_end(&hub, filter.as_ref(), &strong, &mut at).await;
         drop(strong);
         let pause = match outcome {
@@ -207,6 +263,7 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
             changed = wake.changed() => if changed.is_err() { break },
             () = tokio::time::sleep(wait) => {},
         }
+        tokio::time::sleep_until(started + GROUP_READ_INTERVAL).await;
     }
     if let Ok(mut groups) = hub.groups.lock()
         && groups.get(&key).is_some_and(|g| g.strong_count() == 0)
@@ -240,10 +297,17 @@ async fn read_to_end(
                 .iter()
                 .map(|e| Ok((e.cursor, message(e)?)))
                 .collect::<Result<Vec<_>, ApiError>>()?;
+            let joined = Bytes::from(
+                messages
+                    .iter()
+                    .flat_map(|(_, m)| m.iter().copied())
+                    .collect::<Vec<u8>>(),
+            );
             // No stream listening is not an error: one may subscribe before the next batch.
             let _ = group.sender.send(Arc::new(Batch {
                 from,
                 messages,
+                joined,
                 next: page.next,
             }));
         }

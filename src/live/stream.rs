@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
+use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use super::{Batch, Group, Slot, message};
@@ -18,6 +22,8 @@ use crate::models::change::FeedPosition;
 
 /// Entries per feed read while a stream catches up.
 const CATCH_UP_PAGE: i64 = 500;
+/// Most waiting batches one write to the client gathers.
+const MAX_BATCHES_PER_CHUNK: usize = 64;
 
 /// What a stream starts from.
 pub struct StreamStart {
@@ -30,6 +36,8 @@ pub struct StreamStart {
     pub heartbeat: Option<Duration>,
     pub retry_ms: u32,
     pub slot: Slot,
+    /// Changes to `true` when the server shuts down.
+    pub closing: watch::Receiver<bool>,
 }
 
 enum Phase {
@@ -127,40 +135,83 @@ impl State {
     /// The next broadcast batch (what the client has not seen of it), or a
     /// heartbeat; `None` when nothing is to be sent yet.
     async fn live(&mut self) -> Option<Bytes> {
-        let received = match &mut self.heartbeat {
-            Some(heartbeat) => tokio::select! {
-                received = self.receiver.recv() => received,
-                _ = heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
-            },
-            None => self.receiver.recv().await,
+        if *self.start.closing.borrow() {
+            self.phase = Phase::Done;
+            return Some(self.resume("the server is shutting down; reconnect"));
+        }
+        let heartbeat = async {
+            match &mut self.heartbeat {
+                Some(heartbeat) => heartbeat.tick().await,
+                None => std::future::pending().await,
+            }
         };
-        match received {
-            Ok(batch) if batch.next <= self.at => None,
-            Ok(batch) if batch.from > self.at => {
-                // The group read past where this stream is (a batch went out
-                // before this stream listened): read the gap from the feed.
-                self.phase = Phase::CatchUp;
-                None
-            }
-            Ok(batch) => {
-                let mut chunk = Vec::new();
-                for (position, message) in &batch.messages {
-                    if *position > self.at {
-                        chunk.extend_from_slice(message);
-                    }
+        let received = tokio::select! {
+            received = self.receiver.recv() => received,
+            _ = heartbeat => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            changed = self.start.closing.changed() => {
+                if changed.is_err() {
+                    // No hub to say so any more: the server is gone.
+                    self.phase = Phase::Done;
+                    return Some(self.resume("the server is shutting down; reconnect"));
                 }
-                self.at = batch.next;
-                (!chunk.is_empty()).then(|| Bytes::from(chunk))
+                return None;
             }
+        };
+        let first = match received {
+            Ok(batch) => batch,
             Err(RecvError::Lagged(_)) => {
                 self.phase = Phase::Done;
-                Some(self.resume("the client read too slowly"))
+                return Some(self.resume("the client read too slowly"));
             }
             Err(RecvError::Closed) => {
                 self.phase = Phase::Done;
-                Some(self.resume("the server is closing the stream"))
+                return Some(self.resume("the server is closing the stream"));
+            }
+        };
+        // Whatever else is waiting goes out with it, in one write: a
+        // stream that fell behind catches up in fewer, larger chunks.
+        let mut batches = vec![first];
+        while batches.len() < MAX_BATCHES_PER_CHUNK {
+            match self.receiver.try_recv() {
+                Ok(batch) => batches.push(batch),
+                Err(TryRecvError::Lagged(_)) => {
+                    self.phase = Phase::Done;
+                    return Some(self.resume("the client read too slowly"));
+                }
+                Err(_) => break,
             }
         }
+        self.take(&batches)
+    }
+
+    /// The messages of `batches` this stream has not had, as one chunk.
+    fn take(&mut self, batches: &[Arc<Batch>]) -> Option<Bytes> {
+        // The common case, a stream keeping up: the batch as written, uncopied.
+        if let [batch] = batches
+            && batch.from == self.at
+        {
+            self.at = batch.next;
+            return (!batch.joined.is_empty()).then(|| batch.joined.clone());
+        }
+        let mut chunk = Vec::new();
+        for batch in batches {
+            if batch.next <= self.at {
+                continue;
+            }
+            if batch.from > self.at {
+                // The group read past where this stream is (a batch went out
+                // before this stream listened): read the gap from the feed.
+                self.phase = Phase::CatchUp;
+                break;
+            }
+            for (position, message) in &batch.messages {
+                if *position > self.at {
+                    chunk.extend_from_slice(message);
+                }
+            }
+            self.at = batch.next;
+        }
+        (!chunk.is_empty()).then(|| Bytes::from(chunk))
     }
 
     /// The last message of a stream the server ends: where to resume.

@@ -135,14 +135,7 @@ impl ChangesQuery {
 
     fn parse(&self, req: &HttpRequest) -> Result<ChangesRequest, ApiError> {
         let mut errors = Errors::default();
-        reject_history(&mut errors, &self.unknown);
-        let unknown: BTreeMap<String, String> = self
-            .unknown
-            .iter()
-            .filter(|(name, _)| name.as_str() != "as_of")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        errors.reject_unknown(&unknown, &Self::accepted());
+        reject_unknown(&mut errors, &self.unknown, &Self::accepted());
         let (filter, _) = self.filter.parse(&mut errors);
         let start = self.feed.parse(&mut errors);
         let limit = self
@@ -172,14 +165,21 @@ impl ChangesQuery {
     }
 }
 
-/// `as_of` reads the past; the feed is the past, in order.
-pub fn reject_history(errors: &mut Errors, unknown: &BTreeMap<String, String>) {
-    if unknown.contains_key("as_of") {
+/// Names every parameter the feed does not take; `as_of`, which the lists
+/// take, with why: it reads the past, and the feed is the past, in order.
+pub fn reject_unknown(
+    errors: &mut Errors,
+    unknown: &BTreeMap<String, String>,
+    accepted: &[String],
+) {
+    let mut others = unknown.clone();
+    if others.remove("as_of").is_some() {
         errors.push(
             "as_of",
             "the change feed has no `as_of`: every change is in it, with its `known_at`; start it with `since` or `after`",
         );
     }
+    errors.reject_unknown(&others, accepted);
 }
 
 fn parse_feed_limit(raw: &str) -> Result<i64, String> {
@@ -216,7 +216,7 @@ fn parse_feed_limit(raw: &str) -> Result<i64, String> {
                 (ChangePage = "application/json"),
                 (crate::models::change::Change = "application/x-ndjson"),
             )),
-        (status = 400, description = "A query parameter is invalid or unknown (`after` not a feed cursor, `as_of` given, `after` with `since`), or `type` or `timeline` names nothing known"),
+        (status = 400, description = "A query parameter is invalid or unknown (`after` not a feed cursor, or ahead of this store's feed; `as_of` given; `after` with `since`), or `type` or `timeline` names nothing known"),
         NotAcceptable,
     ))]
 pub async fn list_changes(
@@ -266,6 +266,7 @@ async fn ndjson(
         let mut conn = state.pool.get().await?;
         db::changes::head(&mut conn).await?
     };
+    db::changes::check_not_ahead(after, head, "after")?;
     let pool = state.pool.clone();
     let batches = futures_util::stream::try_unfold(Some(after), move |from| {
         let pool = pool.clone();

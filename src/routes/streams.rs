@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-use super::changes::{FeedParams, Start, feed_filter, reject_history};
+use super::changes::{FeedParams, Start, feed_filter, reject_unknown};
 use crate::auth::{AccessSettings, Caller};
 use crate::db;
 use crate::db::tokens::TokenSpec;
@@ -37,6 +37,9 @@ pub struct StreamAuthParams {
     pub access_token: Option<String>,
 }
 
+/// Where a stream starts, and the name of what said so (`after`, `Last-Event-ID`).
+type StartFrom = Option<(Start, &'static str)>;
+
 /// Query parameters of a stream, as received.
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
@@ -51,22 +54,16 @@ pub struct StreamQuery {
 }
 
 impl StreamQuery {
-    fn parse(&self, req: &HttpRequest) -> Result<(EventFilter, Option<Start>), ApiError> {
+    /// The filter, and where to start with the parameter that said so.
+    fn parse(&self, req: &HttpRequest) -> Result<(EventFilter, StartFrom), ApiError> {
         let mut errors = Errors::default();
-        reject_history(&mut errors, &self.unknown);
-        let unknown: BTreeMap<String, String> = self
-            .unknown
-            .iter()
-            .filter(|(name, _)| name.as_str() != "as_of")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let accepted = [
             param_names::<FilterParams>(),
             param_names::<FeedParams>(),
             param_names::<StreamAuthParams>(),
         ]
         .concat();
-        errors.reject_unknown(&unknown, &accepted);
+        reject_unknown(&mut errors, &self.unknown, &accepted);
         let (filter, _) = self.filter.parse(&mut errors);
         let given = self.feed.after.is_some() || self.feed.since.is_some();
         let start = self.feed.parse(&mut errors);
@@ -79,8 +76,8 @@ impl StreamQuery {
             .and_then(|v| errors.take("Last-Event-ID", v.parse::<FeedPosition>()));
         errors.finish()?;
         let start = match last_event_id {
-            Some(position) => Some(Start::After(position)),
-            None => given.then_some(start),
+            Some(position) => Some((Start::After(position), "Last-Event-ID")),
+            None => given.then_some((start, "after")),
         };
         Ok((filter, start))
     }
@@ -115,7 +112,7 @@ impl StreamQuery {
             body = String,
             headers(("Cache-Control" = String, description = "`no-cache`")),
             example = json!("retry: 3000\n: changes after 8812-0\n\nid: 8812-10443\nevent: created\ndata: {\"cursor\":\"8812-10443\",\"kind\":\"created\",\"event_id\":\"01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01\",\"version\":1}\n\n: heartbeat\n\n")),
-        (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown, or `type` or `timeline` names nothing known"),
+        (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (or a cursor ahead of this store's feed: another store's), or `type` or `timeline` names nothing known"),
         (status = 429, description = "This client (its IP, or its token) has as many streams open as `CHRONIK_STREAM_LIMIT_PER_IP` / `CHRONIK_STREAM_LIMIT_PER_TOKEN` allow; `Retry-After` says when to try again"),
     ))]
 pub async fn stream_events(
@@ -176,16 +173,21 @@ async fn open(
     req: &HttpRequest,
     caller: &Caller,
     filter: EventFilter,
-    start: Option<Start>,
+    start: StartFrom,
 ) -> Result<HttpResponse, ApiError> {
     let config = &state.live.config;
     let slot = state.live.admit(stream_keys(req, caller, config))?;
+    let head = {
+        let mut conn = state.pool.get().await?;
+        db::changes::head(&mut conn).await?
+    };
     let after = match start {
-        Some(start) => start.position(&state.pool).await?,
-        None => {
-            let mut conn = state.pool.get().await?;
-            db::changes::head(&mut conn).await?
+        Some((start, field)) => {
+            let after = start.position(&state.pool).await?;
+            db::changes::check_not_ahead(after, head, field)?;
+            after
         }
+        None => head,
     };
     let filter = feed_filter(filter);
     let group = state.live.group(filter.as_ref())?;
@@ -197,6 +199,7 @@ async fn open(
         heartbeat: config.stream_heartbeat.0,
         retry_ms: config.stream_retry_ms,
         slot,
+        closing: state.live.closing(),
     });
     let mut builder = HttpResponse::Ok();
     // As the lists: a page on any origin may follow the store.

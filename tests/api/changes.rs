@@ -301,6 +301,9 @@ async fn bad_feed_parameters_are_refused_by_name() {
         ("timeline=nowhere", "timeline"),
         ("format=csv", "format"),
         ("format=ndjson&limit=5", "limit"),
+        // No cursor this store handed out is ahead of its feed.
+        ("after=999999999999-0", "after"),
+        ("after=999999999999-0&format=ndjson", "after"),
     ] {
         let reply = app.get(&format!("/v1/changes?{query}")).await;
         reply.assert_problem(400, field);

@@ -79,3 +79,74 @@ async fn logs_written_to_a_pipe_have_no_colour_codes() {
     assert!(stderr.contains("created database"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// A port nothing listens on (yet).
+fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a spare port")
+        .port()
+}
+
+#[tokio::test]
+async fn sigterm_ends_live_streams_with_resume_and_the_server_exits_cleanly() {
+    let name = format!("chronik_cli_{}", uuid::Uuid::new_v4().simple());
+    let token_file = std::env::temp_dir().join(format!("{name}-admin-token"));
+    let port = spare_port();
+    let mut server = chronik()
+        .arg("serve")
+        .env("DATABASE_URL", new_database_url(&name))
+        .env("CHRONIK_ADDR", format!("127.0.0.1:{port}"))
+        .env("CHRONIK_INITIAL_TOKEN_FILE", &token_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chronik serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = crate::helpers::client(None);
+    let mut ready = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the server never became ready");
+    let mut stream =
+        crate::streams::Sse::open(client.get(format!("{base}/v1/events/stream"))).await;
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let last = stream
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a last message before the stream ends");
+    assert_eq!(last.event, "resume");
+    assert!(last.id.is_some(), "it says where to resume");
+
+    let exited = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            if let Some(status) = server.try_wait().expect("waiting") {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.kill();
+        None
+    })
+    .await
+    .expect("the waiting thread");
+    drop_database(&name).await;
+    let _ = std::fs::remove_file(&token_file);
+    let status = exited.expect("the server exits within 10 s of SIGTERM, streams or not");
+    assert!(status.success(), "{status:?}");
+}

@@ -261,6 +261,21 @@ async fn an_invalid_last_event_id_is_refused_by_name() {
 }
 
 #[tokio::test]
+async fn a_cursor_ahead_of_the_feed_is_refused_by_the_name_it_came_in() {
+    let app = spawn_app().await;
+    let header = app
+        .send(
+            app.client
+                .get(app.url("/v1/events/stream"))
+                .header("last-event-id", "999999999999-0"),
+        )
+        .await;
+    header.assert_problem(400, "Last-Event-ID");
+    let query = app.get("/v1/events/stream?after=999999999999-0").await;
+    query.assert_problem(400, "after");
+}
+
+#[tokio::test]
 async fn idle_streams_get_heartbeats() {
     let app = spawn_app_with(|c| {
         c.streams.stream_heartbeat = chronik::config::TimeLimit(Some(Duration::from_millis(100)));
