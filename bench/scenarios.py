@@ -10,6 +10,7 @@ The results go to stdout as one table and to bench/results/<time>.json
 """
 
 import datetime as dt
+from http.client import HTTPConnection
 import json
 import os
 import platform
@@ -49,6 +50,23 @@ WARMUP = int(ENV.get("BENCH_WARMUP", "5"))
 THREADS = min(2, CONNECTIONS)
 STORE_START = dt.date(2016, 1, 1)
 STORE_END = dt.date(2026, 1, 1)
+# The change feed's page size in the `changes` scenario (the most it allows).
+FEED_LIMIT = 1000
+# The `live` scenario: streams, the writer's rate, seconds of writing.
+LIVE_CLIENTS = int(ENV.get("BENCH_LIVE_CLIENTS", "1000"))
+LIVE_RATE = float(ENV.get("BENCH_LIVE_RATE", "200"))
+LIVE_SECONDS = float(ENV.get("BENCH_LIVE_SECONDS", "30"))
+LIVE_LOAD = ENV.get("BENCH_LIVE_LOAD", "")
+# BENCH_BEFORE (bench/run): the server of an earlier commit on a copy of the
+# store, for the write scenarios' before/after rounds.
+BEFORE = ENV.get("BENCH_BEFORE", "")
+if BEFORE:
+    BEFORE_BASE = f"http://127.0.0.1:{ENV['BENCH_BEFORE_PORT']}"
+    BEFORE_DB_URL = f"{PG}/{ENV['BENCH_BEFORE_DB']}"
+    BEFORE_TOKEN = ENV["BENCH_BEFORE_TOKEN"]
+    BEFORE_IMPORT_BASE = f"http://127.0.0.1:{ENV['BENCH_BEFORE_IMPORT_PORT']}"
+    BEFORE_IMPORT_DB_URL = f"{PG}/{ENV['BENCH_BEFORE_IMPORT_DB']}"
+    BEFORE_IMPORT_TOKEN = ENV["BENCH_BEFORE_IMPORT_TOKEN"]
 
 rng = random.Random(42)
 
@@ -80,8 +98,8 @@ def http(method, path, body=None, headers=None, base=BASE, timeout=600):
 
 # --- load generators ----------------------------------------------------------
 
-def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS):
-    """Runs wrk against BASE with random picks from `targets`; returns its summary."""
+def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS, base=BASE):
+    """Runs wrk against `base` with random picks from `targets`; returns its summary."""
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
         tmp = Path(tmp)
         (tmp / "targets").write_text("\n".join(targets) + "\n")
@@ -91,8 +109,8 @@ def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS):
             (tmp / "body.json").write_text(body)
             env["BENCH_BODY"] = str(tmp / "body.json")
         subprocess.run(
-            ["wrk", "-t", str(THREADS), "-c", str(connections), "-d", f"{duration}s",
-             "--timeout", "10s", "-s", str(ROOT / "bench" / "wrk.lua"), BASE],
+            ["wrk", "-t", str(min(THREADS, connections)), "-c", str(connections), "-d", f"{duration}s",
+             "--timeout", "10s", "-s", str(ROOT / "bench" / "wrk.lua"), base],
             check=True, env=env, stdout=subprocess.DEVNULL,
         )
         out = json.loads((tmp / "out.json").read_text())
@@ -113,15 +131,21 @@ def pgbench_scripts(statements, tmp):
     exactly as Chronik does."""
     args = []
     for n, stmt in enumerate(statements):
-        if any(p is None for p in stmt["params"]):
-            raise ValueError("NULL bind values cannot be passed to pgbench")
-        sql = re.sub(r"\$(\d+)", lambda m: f":s{n}p{m.group(1)}", stmt["sql"])
+        sql = re.sub(r"\$(\d+)", lambda m: placeholder(stmt, m, f":s{n}p{m.group(1)}"), stmt["sql"])
         script = tmp / f"s{n}.sql"
         script.write_text(sql + ";\n")
         args += ["-f", f"{script}@1"]
         for i, value in enumerate(stmt["params"], start=1):
-            args += ["-D", f"s{n}p{i}={value}"]
+            if value is not None:
+                args += ["-D", f"s{n}p{i}={value}"]
     return args
+
+
+def placeholder(stmt, match, variable):
+    """A pgbench variable for bind `match`, or `NULL` written into the
+    statement for a NULL bind: pgbench's variables are text, so it cannot
+    send a NULL parameter (the feed page binds `NULL` for its bound)."""
+    return "NULL" if stmt["params"][int(match.group(1)) - 1] is None else variable
 
 
 def pgbench(statements, duration, connections=CONNECTIONS):
@@ -134,7 +158,7 @@ def pgbench(statements, duration, connections=CONNECTIONS):
         tmp = Path(tmp)
         args = pgbench_scripts(statements, tmp)
         result = subprocess.run(
-            ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", str(THREADS),
+            ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", str(min(THREADS, connections)),
              "-T", str(WARMUP + duration), "-l", "--log-prefix", str(tmp / "log"), *args, DATABASE_URL],
             check=True, capture_output=True, text=True,
             env=dict(ENV, PGOPTIONS=f"-c plan_cache_mode={plan_cache_mode(statements)}"),
@@ -183,7 +207,8 @@ def capture(target):
 def explain(statement):
     """EXPLAIN (ANALYZE, BUFFERS) of a captured statement, prepared the way
     pgbench prepares it (parameters typed by Postgres from their context)."""
-    literals = ", ".join("'" + p.replace("'", "''") + "'" for p in statement["params"])
+    literals = ", ".join("NULL" if p is None else "'" + p.replace("'", "''") + "'"
+                         for p in statement["params"])
     execute = f"EXECUTE bench({literals})" if literals else "EXECUTE bench"
     sql = f"PREPARE bench AS {statement['sql']};\nEXPLAIN (ANALYZE, BUFFERS) {execute};"
     out = subprocess.run(["psql", DATABASE_URL, "-XAtq", "-v", "ON_ERROR_STOP=1"], input=sql,
@@ -211,17 +236,17 @@ def summarize(runs):
         "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs)}
 
 
-def compare(targets, reference=True):
+def compare(targets, reference=True, connections=CONNECTIONS):
     """The API over `targets` and pgbench over the same statements, alternating."""
     check_targets(targets)
     statements = [capture(t) for t in targets] if reference else None
-    wrk(targets, WARMUP)
+    wrk(targets, WARMUP, connections=connections)
     api_runs, ref_runs = [], []
     for r in range(ROUNDS):
-        api_runs.append(wrk(targets, DURATION))
+        api_runs.append(wrk(targets, DURATION, connections=connections))
         log(f"round {r + 1} api: {api_runs[-1]}")
         if reference:
-            ref_runs.append(pgbench(statements, DURATION))
+            ref_runs.append(pgbench(statements, DURATION, connections=connections))
             log(f"round {r + 1} pgbench: {ref_runs[-1]}")
     result = {"api": summarize(api_runs), "api_rounds": api_runs}
     if reference:
@@ -402,6 +427,167 @@ def scenario_export():
             "met": per_second >= 200_000 and growth_mb <= 50}
 
 
+FEED_PAGE_END = re.compile(rb'\],"next_cursor":"(\d+-\d+)","has_more":(true|false)\}$')
+
+
+def read_feed():
+    """Reads the whole change feed from its start, one JSON page of
+    FEED_LIMIT entries after the other, following `next_cursor` until
+    `has_more` is false, as a client copying the store would. The client
+    does little per page (like pgbench, which receives the rows and drops
+    them): the cursor is read off the page's end and entries are counted by
+    their opening `{"cursor":` (the entry's first field). Returns the pages,
+    the entries, the seconds and the `after` of each page."""
+    after, starts, pages, entries = None, [], 0, 0
+    # One connection kept alive, as a syncing client keeps it.
+    connection = HTTPConnection(BASE.removeprefix("http://"), timeout=600)
+    started = time.monotonic()
+    while True:
+        target = f"/v1/changes?limit={FEED_LIMIT}" + (f"&after={after}" if after else "")
+        starts.append(after)
+        connection.request("GET", target)
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+        if status != 200:
+            if status in (404, 405):
+                raise NotAvailable(f"GET {target} answered {status}")
+            raise RuntimeError(f"GET {target} answered {status}: {body[:300].decode(errors='replace')}")
+        end = FEED_PAGE_END.search(body[-100:])
+        if not end:
+            raise RuntimeError(f"GET {target}: the page does not end in next_cursor and has_more")
+        pages += 1
+        entries += body.count(b'{"cursor":"')
+        after = end.group(1).decode()
+        if end.group(2) == b"false":
+            elapsed = time.monotonic() - started
+            connection.close()
+            return pages, entries, elapsed, starts
+
+
+def scenario_changes():
+    """The change feed in pages of 1,000. The ratio: 50 pages spread evenly
+    over the feed, read by one client (wrk, one connection) against pgbench
+    on one connection running their page statements (captured by bench-sql),
+    alternating. Beside it: the whole feed read page by page, following
+    `next_cursor` until `has_more` is false (every revision once, checked),
+    and the 50 pages at BENCH_CONNECTIONS, wrk against pgbench."""
+    revisions = int(psql("SELECT count(*) FROM event_revisions")[0][0])
+    reads = []
+    for r in range(ROUNDS):
+        pages, entries, seconds, starts = read_feed()
+        if entries != revisions:
+            raise RuntimeError(f"the feed had {entries} entries, the store {revisions} revisions")
+        reads.append({"pages": pages, "entries": entries, "seconds": round(seconds, 2),
+                      "per_second": round(pages / seconds, 2),
+                      "entries_per_second": round(entries / seconds, 1)})
+        log(f"round {r + 1} feed read whole: {reads[-1]}")
+    # Full pages only: the last page of the feed is shorter.
+    full = starts[:-1] or starts
+    count = min(TARGETS, len(full))
+    picks = [full[round(i * (len(full) - 1) / max(1, count - 1))] for i in range(count)]
+    targets = [f"/v1/changes?limit={FEED_LIMIT}" + (f"&after={a}" if a else "") for a in picks]
+    one = compare(targets, connections=1)
+    log(f"one client: {one['api']} vs {one['reference']}")
+    concurrent = compare(targets)
+    log(f"{CONNECTIONS} connections: {concurrent['api']} vs {concurrent['reference']}")
+    whole = {key: round(statistics.median(x[key] for x in reads), 2)
+             for key in ("per_second", "entries_per_second", "seconds")}
+    keys = ("api", "api_rounds", "reference", "reference_rounds", "ratio")
+    return {"api": one["api"] | {"unit": "pages/s", "entries_per_second": round(one["api"]["per_second"] * FEED_LIMIT)},
+            "api_rounds": one["api_rounds"], "reference": one["reference"] | {"connections": 1},
+            "reference_rounds": one["reference_rounds"], "ratio": one["ratio"],
+            "whole_feed": whole | {"pages": reads[-1]["pages"], "entries": reads[-1]["entries"],
+                                   "ratio_to_reference": round(whole["per_second"] / one["reference"]["per_second"], 3)},
+            "whole_feed_rounds": reads, "feed_limit": FEED_LIMIT,
+            "sql": one["sql"], "explain": one["explain"],
+            "concurrent": {k: concurrent[k] for k in keys} | {"connections": CONNECTIONS},
+            "target": ">= 0.8 x pgbench of the same page statements (pages/s, one client)",
+            "met": one["ratio"] >= 0.8}
+
+
+def scenario_live():
+    """LIVE_CLIENTS streams of GET /v1/events/stream while a writer POSTs
+    LIVE_RATE events per second for LIVE_SECONDS (examples/live_load.rs):
+    commit-to-delivery latency, lost and duplicated messages, the server's
+    memory; then POST throughput (wrk, as in `post`) with the streams open
+    against without, alternating."""
+    if not LIVE_LOAD or not Path(LIVE_LOAD).exists():
+        raise NotAvailable("no load client (BENCH_LIVE_LOAD: bench/run builds examples/live_load)")
+    # Only the status: the stream itself never ends.
+    try:
+        with urllib.request.urlopen(BASE + "/v1/events/stream", timeout=10) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    if status != 200:
+        if status in (404, 405):
+            raise NotAvailable(f"GET /v1/events/stream answered {status}")
+        raise RuntimeError(f"GET /v1/events/stream answered {status}")
+    prefix = dt.datetime.now(dt.timezone.utc).strftime("live-%H%M%S-")
+    event = post_body("live")
+    event["external_id"] = prefix + "{{n}}"
+    posted = posted_on("live.example.org")
+    post_posted = posted_on("post.example.org")
+    remove_written(posted, "live.example.org")
+    remove_written(post_posted, "post.example.org")
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        body_file = Path(tmp) / "body.json"
+        body_file.write_text(json.dumps(event))
+        common = [LIVE_LOAD, "--base", BASE, "--clients", str(LIVE_CLIENTS), "--pid", str(SERVER_PID)]
+        try:
+            out = subprocess.run(common + ["--mode", "measure", "--rate", str(LIVE_RATE),
+                                           "--seconds", str(LIVE_SECONDS), "--token", TOKEN,
+                                           "--body", str(body_file), "--prefix", prefix],
+                                 check=True, capture_output=True, text=True)
+            measured = json.loads(out.stdout)
+            log(f"live: {json.dumps(measured)}")
+            post = json.dumps(post_body("post"))
+            wrk(["/v1/events"], WARMUP, body=post, token=TOKEN)
+            alone, with_streams = [], []
+            for r in range(ROUNDS):
+                alone.append(wrk(["/v1/events"], DURATION, body=post, token=TOKEN))
+                log(f"round {r + 1} post without streams: {alone[-1]}")
+                hold = subprocess.Popen(common + ["--mode", "hold", "--seconds", str(DURATION + 120)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                try:
+                    ready = json.loads(hold.stdout.readline() or "{}")
+                    if ready.get("ready") != LIVE_CLIENTS:
+                        raise RuntimeError(f"the streams did not open: {ready}")
+                    with_streams.append(wrk(["/v1/events"], DURATION, body=post, token=TOKEN))
+                finally:
+                    hold.stdin.close()
+                    held = json.loads(hold.stdout.read() or "{}")
+                    hold.wait(timeout=60)
+                with_streams[-1]["streams"] = held.get("streams")
+                log(f"round {r + 1} post with {LIVE_CLIENTS} streams: {with_streams[-1]}")
+        except subprocess.CalledProcessError as err:
+            raise RuntimeError(f"live_load failed: {err.stderr.strip()[-500:]}") from err
+        finally:
+            remove_written(posted, "live.example.org")
+            remove_written(post_posted, "post.example.org")
+    delivery = measured["delivery"]
+    latency = delivery["latency_ms"]
+    growth = measured["server_rss_mb"]["growth"]
+    post_alone, post_streams = summarize(alone), summarize(with_streams)
+    post_ratio = round(post_streams["per_second"] / post_alone["per_second"], 3)
+    met = {"p99 <= 100 ms": latency["p99"] is not None and latency["p99"] <= 100,
+           "no loss": delivery["lost"] == 0 and delivery["expected"] > 0,
+           "no duplicates": delivery["duplicates"] == 0,
+           "rss growth <= 100 MB": growth is not None and growth <= 100,
+           "post >= 0.8 x without streams": post_ratio >= 0.8}
+    return {"api": {"per_second": measured["writer"]["per_second"], "p50_ms": latency["p50"],
+                    "p99_ms": latency["p99"]},
+            "clients": LIVE_CLIENTS, "rate": LIVE_RATE, "seconds": LIVE_SECONDS,
+            "load": measured, "lost": delivery["lost"], "duplicates": delivery["duplicates"],
+            "server_rss_growth_mb": growth,
+            "post_without_streams": post_alone, "post_without_streams_rounds": alone,
+            "post_with_streams": post_streams, "post_with_streams_rounds": with_streams,
+            "post_ratio": post_ratio,
+            "target": "p99 <= 100 ms, no message lost or duplicated, server RSS growth <= 100 MB, "
+                      "POST with the streams open >= 0.8 x without",
+            "met_each": met, "met": all(met.values())}
+
+
 def event_input(n, actors, prefix="import"):
     """An event as a client would POST it (src/models/event.rs EventInput)."""
     day = STORE_START + dt.timedelta(days=n % 3650)
@@ -445,13 +631,31 @@ def timed_import(prefix, base, token, db_url):
 
 
 def scenario_import():
-    """Bulk import into an empty store of its own."""
-    record = timed_import("import", IMPORT_BASE, IMPORT_TOKEN, IMPORT_DB_URL)
-    return dict(record, target=">= 50,000 events/s into an empty store",
-                met=record["api"]["per_second"] >= 50_000)
+    """Bulk import into an empty store of its own. With BENCH_BEFORE, ROUNDS
+    imports by each server, alternating, each into its own empty store
+    (emptied again after each round)."""
+    if not BEFORE:
+        record = timed_import("import", IMPORT_BASE, IMPORT_TOKEN, IMPORT_DB_URL)
+        return dict(record, target=">= 50,000 events/s into an empty store",
+                    met=record["api"]["per_second"] >= 50_000)
+    servers = {"before": (BEFORE_IMPORT_BASE, BEFORE_IMPORT_TOKEN, BEFORE_IMPORT_DB_URL),
+               "after": (IMPORT_BASE, IMPORT_TOKEN, IMPORT_DB_URL)}
+    rounds = {"before": [], "after": []}
+    for r in range(ROUNDS):
+        for side, (base, token, url) in servers.items():
+            empty_store(url)
+            rounds[side].append(timed_import("import", base, token, url))
+            log(f"round {r + 1} import {side}: {rounds[side][-1]['api']}")
+    for _, _, url in servers.values():
+        empty_store(url)
+    rate = {side: statistics.median(x["api"]["per_second"] for x in runs) for side, runs in rounds.items()}
+    record = dict(rounds["after"][-1], api={"per_second": round(rate["after"], 1)},
+                  api_rounds=rounds["after"], before={"commit": BEFORE, "per_second": round(rate["before"], 1)},
+                  before_rounds=rounds["before"], ratio_to_before=round(rate["after"] / rate["before"], 3))
+    return dict(record, target=">= 50,000 events/s into an empty store", met=rate["after"] >= 50_000)
 
 
-def remove_written(events, source_host, actors="FALSE"):
+def remove_written(events, source_host, actors="FALSE", url=DATABASE_URL):
     """Deletes the events matching the SQL condition `events` from the main
     store, history and all, with the sources on `source_host` and the actors
     matching `actors` that no event names any more: so that the store stays
@@ -468,15 +672,29 @@ def remove_written(events, source_host, actors="FALSE"):
         DELETE FROM events WHERE id IN (SELECT id FROM gone);
         DELETE FROM sources WHERE url LIKE 'https://{source_host}/%';
         DELETE FROM actors a WHERE ({actors})
-            AND NOT EXISTS (SELECT 1 FROM event_actors ea WHERE ea.actor_id = a.id)""")
+            AND NOT EXISTS (SELECT 1 FROM event_actors ea WHERE ea.actor_id = a.id)""", url=url)
     # A separate command: VACUUM cannot run inside the one above's transaction.
-    psql("VACUUM ANALYZE events, event_revisions, event_actors, event_sources, sources, actors")
+    psql("VACUUM ANALYZE events, event_revisions, event_actors, event_sources, sources, actors", url=url)
 
 
-def remove_imported(prefix):
-    """What timed_import(prefix) wrote into the main store."""
+def empty_store(url):
+    """Empties an import store of its events and all they brought, as it was
+    before the first import: TRUNCATE, so that its tables read as never
+    analyzed again. (Deleting the rows and VACUUM ANALYZE instead left
+    statistics of empty tables, and the next import, planned for those,
+    ran for over ten minutes instead of one.) Triggers are skipped as in
+    remove_written; the tables an import writes are truncated, and what
+    refers to them (CASCADE), which in an import store is nothing else."""
+    psql("""
+        SET session_replication_role = replica;
+        TRUNCATE events, event_revisions, event_actors, event_sources, event_timelines,
+                 sources, actors CASCADE""", url=url)
+
+
+def remove_imported(prefix, url=DATABASE_URL):
+    """What timed_import(prefix) wrote into the store at `url` (the main one by default)."""
     remove_written(f"external_id LIKE '{prefix}-%'", f"{prefix}.example.org",
-                   actors="name LIKE 'Import Actor %'")
+                   actors="name LIKE 'Import Actor %'", url=url)
 
 
 def scenario_import_full():
@@ -495,27 +713,55 @@ def scenario_import_full():
 def scenario_post():
     """POST /v1/events, one event per request (each with its revision), with a
     source URL unique to the request and actors already in the store."""
+    body = json.dumps(post_body("post"))
+    # The posted events cite only this host; they are removed again after
+    # (and before, if an interrupted run left them), as import_full's are.
+    posted = posted_on("post.example.org")
+    # With BENCH_BEFORE, the same rounds against the earlier commit's server
+    # on its copy of the store, alternating: before, after, before, …
+    servers = {"after": (BASE, TOKEN, DATABASE_URL)}
+    if BEFORE:
+        servers = {"before": (BEFORE_BASE, BEFORE_TOKEN, BEFORE_DB_URL)} | servers
+    rounds = {side: [] for side in servers}
+    for _, _, url in servers.values():
+        remove_written(posted, "post.example.org", url=url)
+    try:
+        for base, token, _ in servers.values():
+            wrk(["/v1/events"], WARMUP, body=body, token=token, base=base)
+        for r in range(ROUNDS):
+            for side, (base, token, _) in servers.items():
+                rounds[side].append(wrk(["/v1/events"], DURATION, body=body, token=token, base=base))
+                log(f"round {r + 1} post {side}: {rounds[side][-1]}")
+    finally:
+        for _, _, url in servers.values():
+            remove_written(posted, "post.example.org", url=url)
+    runs = rounds["after"]
+    api = summarize(runs)
+    record = {"api": api, "api_rounds": runs, "target": ">= 2,000 events/s",
+              "met": api["per_second"] >= 2000 and api["errors"] == 0}
+    if BEFORE:
+        before = summarize(rounds["before"])
+        record |= {"before": before | {"commit": BEFORE}, "before_rounds": rounds["before"],
+                   "ratio_to_before": round(api["per_second"] / before["per_second"], 3)}
+    return record
+
+
+def post_body(prefix):
+    """The body of the `post` scenario's POSTs: an event with an actor of
+    the store and a new source per request on `<prefix>.example.org`
+    (wrk.lua and the live load client replace `{{n}}`)."""
     names = [row[0] for row in psql("SELECT name FROM actors ORDER BY name_key LIMIT 50")]
     event = event_input(0, names)
     event.pop("external_id")
-    event["sources"] = [{"url": "https://post.example.org/articles/{{n}}", "via": ["AFP"]}]
+    event["sources"] = [{"url": f"https://{prefix}.example.org/articles/{{{{n}}}}", "via": ["AFP"]}]
     event["title"] = "Posted event {{n}}"
-    body = json.dumps(event)
-    # The posted events cite only this host; they are removed again after
-    # (and before, if an interrupted run left them), as import_full's are.
-    posted = ("id IN (SELECT es.event_id FROM event_sources es JOIN sources s ON s.id = es.source_id "
-              "WHERE s.url LIKE 'https://post.example.org/%')")
-    remove_written(posted, "post.example.org")
-    try:
-        wrk(["/v1/events"], WARMUP, body=body, token=TOKEN)
-        runs = [wrk(["/v1/events"], DURATION, body=body, token=TOKEN) for _ in range(ROUNDS)]
-    finally:
-        remove_written(posted, "post.example.org")
-    for run in runs:
-        log(f"post: {run}")
-    api = summarize(runs)
-    return {"api": api, "api_rounds": runs, "target": ">= 2,000 events/s",
-            "met": api["per_second"] >= 2000 and api["errors"] == 0}
+    return event
+
+
+def posted_on(host):
+    """The SQL condition for the events that cite `host`."""
+    return ("id IN (SELECT es.event_id FROM event_sources es JOIN sources s ON s.id = es.source_id "
+            f"WHERE s.url LIKE 'https://{host}/%')")
 
 
 SCENARIOS = [
@@ -525,9 +771,11 @@ SCENARIOS = [
     ("filtered", "filtered page (type + country + tag)", scenario_filtered),
     ("as_of", "as_of timeline page, 5 revisions per event", scenario_as_of),
     ("export", "NDJSON export of all events", scenario_export),
+    ("changes", "change feed, 1,000 per page, one client", scenario_changes),
     ("import", "bulk import into an empty store", scenario_import),
     ("post", "single-event POST (with its revision)", scenario_post),
     ("import_full", "bulk import into the full store", scenario_import_full),
+    ("live", "live streams: 1,000 clients, 200 POSTs/s", scenario_live),
 ]
 TARGET_TEXT = {
     "timeline": "≥ 0.8 × pgbench, p99 ≤ 25 ms",
@@ -539,6 +787,8 @@ TARGET_TEXT = {
     "import": "≥ 50,000 events/s",
     "post": "≥ 2,000 events/s",
     "import_full": "≥ 20,000 events/s (issue 5)",
+    "changes": "≥ 0.8 × pgbench (pages/s)",
+    "live": "p99 ≤ 100 ms, 0 lost/dup, RSS ≤ +100 MB, POST ≥ 0.8×",
 }
 
 
@@ -593,6 +843,22 @@ def table(results):
             lines.append(f"| {title} | failed: {r['error'][:80]} | | | | | {TARGET_TEXT[key]} | no |")
             continue
         api, ref = r["api"], r.get("reference")
+        if key == "changes":
+            whole = r["whole_feed"]
+            lines.append(
+                f"| {title} | {fmt(api['per_second'], 1)} pages/s ({fmt(api['entries_per_second'])} entries/s); "
+                f"whole feed {fmt(whole['entries'])} entries in {whole['seconds']} s | "
+                f"{fmt(ref['per_second'], 1)} tx/s | {r['ratio']} | {fmt(api.get('p50_ms'), 2)} | "
+                f"{fmt(api.get('p99_ms'), 2)} | {TARGET_TEXT[key]} | {'yes' if r['met'] else 'no'} |")
+            continue
+        if key == "live":
+            lines.append(
+                f"| {title} | {r['lost']} lost, {r['duplicates']} dup, +{r['server_rss_growth_mb']} MB; "
+                f"POST {fmt(r['post_with_streams']['per_second'])}/s with streams | "
+                f"POST {fmt(r['post_without_streams']['per_second'])}/s without | {r['post_ratio']} | "
+                f"{fmt(api.get('p50_ms'), 2)} | {fmt(api.get('p99_ms'), 2)} | {TARGET_TEXT[key]} | "
+                f"{'yes' if r['met'] else 'no'} |")
+            continue
         unit = "events/s" if key in ("export", "import", "post", "import_full") else "req/s"
         note = ""
         if key == "deep_paging":
@@ -602,6 +868,9 @@ def table(results):
         elif key == "export":
             note = f" (+{r['server_rss_growth_mb']} MB)"
         reference, ratio = (f"{fmt(ref['per_second'])} tx/s", r["ratio"]) if ref else ("–", "–")
+        if "before" in r:
+            reference = f"{fmt(r['before']['per_second'])} events/s at {r['before'].get('commit', BEFORE)}"
+            ratio = r["ratio_to_before"]
         if key == "export" and "postgres_delivery" in r:
             reference = f"{fmt(r['postgres_delivery']['per_second'])} events/s (COPY)"
             ratio = r["ratio"]
@@ -645,7 +914,7 @@ def main():
         except NotAvailable as reason:
             log(f"not available: {reason}")
             record["scenarios"][key] = {"not_available": str(reason)}
-        except (RuntimeError, subprocess.CalledProcessError, ValueError) as err:
+        except (RuntimeError, subprocess.CalledProcessError, ValueError, OSError) as err:
             log(f"failed: {err}")
             record["scenarios"][key] = {"error": str(err)}
     record["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -8,11 +8,13 @@ use actix_web::test::TestRequest;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::db::events;
 use crate::db::sql::SqlBuilder;
+use crate::db::{changes, events};
 use crate::filter::Paging;
+use crate::models::change::FeedPosition;
+use crate::routes::changes::{DEFAULT_FEED_LIMIT, MAX_FEED_LIMIT};
 use crate::routes::listing::EventQuery;
 use crate::routes::parse_event_id;
 
@@ -37,8 +39,9 @@ struct Binds {
 /// The statement for `target`, a path with its query string such as
 /// `/v1/events?from=2020-01-01&to=2020-01-30&limit=100`. Supports the event
 /// lists (`/v1/events`, `/v1/timelines/{slug}/events`; for whole exports
-/// such as `format=ndjson`, the statement their cursor reads) and
-/// `/v1/events/{id}`.
+/// such as `format=ndjson`, the statement their cursor reads),
+/// `/v1/events/{id}` and unfiltered JSON pages of the change feed
+/// (`/v1/changes?after=…&limit=…`).
 pub async fn capture(conn: &mut AsyncPgConnection, target: &str) -> anyhow::Result<Statement> {
     let mut q = SqlBuilder::capture();
     build(&mut q, target)?;
@@ -68,8 +71,9 @@ fn build(q: &mut SqlBuilder, target: &str) -> anyhow::Result<()> {
             events::push_find(q, id);
             return Ok(());
         }
+        ["v1", "changes"] => return build_feed_page(q, query),
         _ => anyhow::bail!(
-            "bench-sql supports /v1/events, /v1/events/{{id}} and /v1/timelines/{{slug}}/events, not {path}"
+            "bench-sql supports /v1/events, /v1/events/{{id}}, /v1/timelines/{{slug}}/events and /v1/changes, not {path}"
         ),
     };
     // The same deserialization as `web::Query`, then the handlers' own parsing.
@@ -84,5 +88,42 @@ fn build(q: &mut SqlBuilder, target: &str) -> anyhow::Result<()> {
         // An export declares a cursor over this statement and fetches from it.
         Paging::Whole(sort) => events::push_select(q, &request.filter, sort, None),
     }
+    Ok(())
+}
+
+/// The query string of a feed page that bench-sql captures: where it starts
+/// and how many changes it holds. Filters, `since` and NDJSON are not
+/// supported (refused as unknown parameters).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedPageTarget {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// The statement of an unfiltered JSON page of the feed, as
+/// `db::changes::read` sends it: `limit + 1` revisions after `after`, the
+/// one beyond the page telling that more follow.
+fn build_feed_page(q: &mut SqlBuilder, query: &str) -> anyhow::Result<()> {
+    let target: FeedPageTarget = serde_urlencoded::from_str(query).map_err(|e| {
+        anyhow::anyhow!("bench-sql captures feed pages by `after` and `limit` only: {e}")
+    })?;
+    let after = match target.after.as_deref() {
+        Some(raw) => raw
+            .parse::<FeedPosition>()
+            .map_err(|e| anyhow::anyhow!("after: {e}"))?,
+        None => FeedPosition::START,
+    };
+    let limit = match target.limit.as_deref() {
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_FEED_LIMIT).contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!("limit: `{raw}` is not a whole number from 1 to {MAX_FEED_LIMIT}")
+            })?,
+        None => DEFAULT_FEED_LIMIT,
+    };
+    changes::push_page(q, None, after, None, limit + 1);
     Ok(())
 }
