@@ -23,9 +23,16 @@ use crate::models::values::EventId;
 // the index answers as one range and the DSL cannot write.
 
 /// The oldest transaction still running, as the statement's own snapshot
-/// sees it: every revision with a smaller `feed_xid` is settled.
-const WATERMARK: &str =
-    "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS watermark) w";
+/// sees it: every revision with a smaller `feed_xid` is settled. The one
+/// rule of the feed, written once (a macro, so that the statements below
+/// can be `concat!`ed constants).
+macro_rules! watermark {
+    () => {
+        "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS watermark) w"
+    };
+}
+
+const WATERMARK: &str = watermark!();
 
 /// How many revisions a filtered page looks at, at most, per entry it may
 /// return: a page of a narrow filter over a busy feed ends early (with
@@ -252,9 +259,13 @@ struct SinceRow {
 /// order) recorded at or after it, and before anything still unsettled.
 /// Every change recorded since then follows; a few recorded shortly before
 /// it may too (feed order is not exactly the order of the clock).
-const SINCE_SQL: &str = "SELECT w.watermark, s.feed_xid, s.feed_seq FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS watermark) w \
+const SINCE_SQL: &str = concat!(
+    "SELECT w.watermark, s.feed_xid, s.feed_seq FROM ",
+    watermark!(),
+    " \
      LEFT JOIN LATERAL (SELECT feed_xid, feed_seq FROM event_revisions WHERE recorded_at >= $1 \
-     ORDER BY feed_xid, feed_seq LIMIT 1) s ON TRUE";
+     ORDER BY feed_xid, feed_seq LIMIT 1) s ON TRUE"
+);
 
 pub async fn position_since(
     conn: &mut AsyncPgConnection,
@@ -311,7 +322,7 @@ pub async fn head(conn: &mut AsyncPgConnection) -> Result<FeedPosition, ApiError
     Ok(FeedPosition::settled(head.watermark))
 }
 
-const HEAD_SQL: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS watermark";
+const HEAD_SQL: &str = concat!("SELECT w.watermark FROM ", watermark!());
 
 /// Whether revisions were committed after `position` that are not settled
 /// yet (they wait behind a transaction still running).
