@@ -287,3 +287,6 @@ pub async fn create_stream_token(
         token_id: created.token.id.to_string(),
     }))
 }
+
+#[cfg(test)]
+mod properties;
