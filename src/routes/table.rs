@@ -110,7 +110,7 @@ impl RouteTable for Resources {
         F::Output: Responder + 'static,
     {
         let route = web::method(method.clone()).to(handler);
-        let route = with_idempotency(route, &method, path).wrap(from_fn(
+        let route = announcing(with_idempotency(route, &method, path), &method).wrap(from_fn(
             move |req: ServiceRequest, next: Next<BoxBody>| require(access, req, next),
         ));
         // A path is one resource: actix does not look past the first resource a path matches.
@@ -145,6 +145,14 @@ fn with_idempotency(route: Route, method: &Method, path: &str) -> Route {
     } else {
         route.wrap(from_fn(idempotency::idempotency))
     }
+}
+
+/// Routes that write tell the live streams when they have committed.
+fn announcing(route: Route, method: &Method) -> Route {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return route;
+    }
+    route.wrap(from_fn(super::streams::announce_writes))
 }
 
 /// What [`Resources`] route responses look like, for the middleware signatures.

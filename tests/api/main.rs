@@ -41,6 +41,7 @@ mod service;
 mod shutdown;
 mod stats;
 mod stream_restart;
+mod stream_wakeups;
 mod streams;
 mod timelines;
 mod timeouts;
