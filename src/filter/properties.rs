@@ -154,10 +154,10 @@ proptest! {
         let _ = choice.clone().into_paging(false);
         let _ = choice.into_paging(true);
         // A filter that passed has a window that is not upside down.
-        if let (Some(from), Some(to)) = (parsed.from, parsed.to) {
-            if errors.finish().is_ok() {
-                prop_assert!(from <= to);
-            }
+        if let (Some(from), Some(to)) = (parsed.from, parsed.to)
+            && errors.finish().is_ok()
+        {
+            prop_assert!(from <= to);
         }
     }
 
