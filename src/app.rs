@@ -160,6 +160,8 @@ pub fn run_with(
             .configure(routes)
     })
     .workers(workers)
+    // After SIGTERM: in-flight requests get this long, then are cut off.
+    .shutdown_timeout(config.shutdown_timeout.whole_seconds())
     .listen(listener)?;
     Ok(server.run())
 }

@@ -458,6 +458,17 @@ impl From<diesel::result::Error> for ApiError {
                 tracing::warn!(error = info.message(), "the database connection broke");
                 Self::Unavailable
             }
+            // Postgres ended the session under the statement (a shutdown or
+            // restart, `pg_terminate_backend`, an idle timeout) or refuses it
+            // while it shuts down or starts: the database is away, as with a
+            // broken connection, and the pool drops this one. As above, only
+            // Postgres's (English) message tells.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_session_ended(info.message()) =>
+            {
+                tracing::warn!(error = info.message(), "the database ended the connection");
+                Self::Unavailable
+            }
             _ => Self::Internal(err.into()),
         }
     }
@@ -484,8 +495,16 @@ fn db_error_kind(err: &diesel::result::Error) -> Option<&'static str> {
         Kind::UnableToSendCommand | Kind::ClosedConnection => "connection_broken",
         _ if info.message() == STATEMENT_TIMEOUT => "statement_timeout",
         _ if info.message() == "deadlock detected" => "deadlock",
+        _ if is_session_ended(info.message()) => "connection_broken",
         _ => "other",
     })
+}
+
+/// Whether Postgres's `message` says that it ended the session (SQLSTATE
+/// class 57P, the idle timeouts) or accepts none now (shutting down,
+/// starting up, in recovery).
+fn is_session_ended(message: &str) -> bool {
+    message.starts_with("terminating connection") || message.starts_with("the database system is")
 }
 
 impl ApiError {
@@ -733,5 +752,26 @@ mod tests {
             Box::new("canceling statement due to user request".to_owned()),
         ));
         assert!(matches!(cancelled, ApiError::Internal(_)), "{cancelled:?}");
+    }
+
+    #[test]
+    fn a_session_postgres_ended_under_the_statement_is_unavailable_not_internal() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection because of crash of another server process",
+            "terminating connection due to idle-in-transaction timeout",
+            "the database system is shutting down",
+            "the database system is starting up",
+        ] {
+            let ended = ApiError::from(Error::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(message.to_owned()),
+            ));
+            assert!(
+                matches!(ended, ApiError::Unavailable),
+                "{message}: {ended:?}"
+            );
+        }
     }
 }
