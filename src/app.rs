@@ -1,7 +1,7 @@
 //! Builds the actix application: routes, middleware, shared state.
 
 use actix_web::body::EitherBody;
-use actix_web::dev::{Server, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -21,7 +21,8 @@ use crate::openapi::ApiDoc;
 use crate::rate_limit::{self, RateLimiters};
 use crate::routes::{health, table};
 use crate::state::AppState;
-use crate::telemetry::RequestSpan;
+use crate::telemetry::scrape::Scrape;
+use crate::telemetry::{RequestSpan, metrics, request_log};
 
 /// Creates the database if needed, applies migrations and opens the pool.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
@@ -59,8 +60,27 @@ fn live_hub(config: &Config) -> anyhow::Result<Arc<crate::live::Hub>> {
     Ok(hub)
 }
 
-/// Starts serving on `listener`; the returned server runs until stopped.
+/// Starts serving on `listener`, and `/metrics` alone on
+/// `CHRONIK_METRICS_ADDR` if set; the returned server runs until stopped.
 pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
+    let metrics_listener = match &config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("binding CHRONIK_METRICS_ADDR {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    run_with(listener, metrics_listener, config)
+}
+
+/// Starts serving the API on `listener` and, if given, `/metrics` without
+/// a token on `metrics_listener` (the private address), which stops when
+/// the API's server does.
+pub fn run_with(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: &Config,
+) -> anyhow::Result<Server> {
     let workers = config.workers();
     let pools = worker_pools(config, workers)?;
     let first_pool = pools
@@ -77,6 +97,20 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
         readiness: Arc::default(),
         vocabulary: Arc::default(),
         live: live_hub(config)?,
+    };
+    let scrape = web::Data::new(Scrape::new(
+        metrics::install().map_err(|e| anyhow::anyhow!(e))?,
+        vec![
+            ("requests", pools.clone()),
+            ("exports", vec![base.exports.pool().clone()]),
+            ("imports", vec![base.imports.pool().clone()]),
+            ("live", vec![base.live.pool().clone()]),
+        ],
+    ));
+    // Held by every worker's factory: when the API's server is gone, so is this one.
+    let private_metrics = match metrics_listener {
+        Some(listener) => Some(Arc::new(StopsWith(serve_metrics(listener, &scrape)?))),
+        None => None,
     };
     // actix calls the factory once per worker (again for a worker it
     // restarts): each call takes the next pool.
@@ -99,6 +133,7 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     });
     let cors_origins = config.cors_origins.clone();
     let server = HttpServer::new(move || {
+        let _stops_with_this_server = &private_metrics;
         let n = next_pool.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = web::Data::new(AppState {
             pool: pools.get(n % pools.len()).unwrap_or(&first_pool).clone(),
@@ -110,7 +145,11 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(move |res| as_problem(res, max_body)))
             .wrap(TracingLogger::<RequestSpan>::new())
+            // Outermost: the request id comes first (the request span logs
+            // it), and the request's line is written last.
+            .wrap(from_fn(request_log::track))
             .app_data(state.clone())
+            .app_data(scrape.clone())
             .app_data(access.clone())
             .app_data(idempotency.clone())
             .app_data(web::PayloadConfig::new(max_body))
@@ -127,6 +166,39 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
     Ok(server.run())
 }
 
+/// Serves `GET /metrics`, and nothing else, without a token on `listener`:
+/// an address only the scraper can reach (`CHRONIK_METRICS_ADDR`).
+fn serve_metrics(
+    listener: TcpListener,
+    scrape: &web::Data<Scrape>,
+) -> anyhow::Result<ServerHandle> {
+    let scrape = scrape.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(scrape.clone())
+            .route("/metrics", web::get().to(crate::routes::metrics::metrics))
+    })
+    .workers(1)
+    // It stops with the API's server (see `StopsWith`), not on a signal of
+    // its own: while the API drains its requests, it is still scraped.
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(handle)
+}
+
+/// Stops a server when dropped.
+struct StopsWith(ServerHandle);
+
+impl Drop for StopsWith {
+    fn drop(&mut self) {
+        // The stop is sent at once; waiting for it to finish is not needed.
+        drop(self.0.stop(false));
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // The last wrap runs first: rate limit and identify the caller, then
     // conditional reads (closest to the handlers, so that they see the body
@@ -138,8 +210,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     for resource in table::Resources::v1() {
         v1 = v1.service(resource);
     }
-    cfg.service(v1)
-        .route("/healthz", web::get().to(health::healthz))
+    cfg.service(v1);
+    // Outside `/v1`, each behind the access middleware that identifies the
+    // caller for the route's own rule (`table::operator`).
+    for resource in table::Resources::operator() {
+        cfg.service(resource.wrap(from_fn(auth::middleware::access)));
+    }
+    cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route(
             "/docs",
@@ -201,6 +278,7 @@ fn as_problem<B>(
         current_version: None,
         total_errors: None,
         invalid_records: None,
+        request_id: None,
     };
     let (req, original) = res.into_parts();
     let mut response = problem_response(status, &problem);

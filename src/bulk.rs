@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use crate::auth::Caller;
 use crate::config::Config;
 use crate::db::{self, DbConn, DbPool};
-use crate::error::ApiError;
+use crate::error::{ApiError, BusyCause};
+use crate::telemetry::metrics;
 
 /// What bounds one kind of long-running work.
 #[derive(Debug, Clone)]
@@ -34,6 +35,10 @@ pub struct Limits {
     pub max_duration: Option<Duration>,
     /// Most running at once for one client, if capped.
     pub per_client: Option<ClientLimit>,
+    /// The `503`'s cause when `max` are running.
+    pub full: BusyCause,
+    /// The gauge that counts those running.
+    pub gauge: &'static str,
 }
 
 /// A cap on the work one client (a token, or an IP without one) runs at once.
@@ -56,6 +61,8 @@ impl Limits {
                 max,
                 setting: "CHRONIK_MAX_EXPORTS_PER_CLIENT",
             }),
+            full: BusyCause::ExportsFull,
+            gauge: metrics::EXPORTS_RUNNING,
         }
     }
 
@@ -69,6 +76,8 @@ impl Limits {
             max_duration: None,
             // Imports need a write token, and there are few of them (`max`).
             per_client: None,
+            full: BusyCause::ImportsFull,
+            gauge: metrics::IMPORTS_RUNNING,
         }
     }
 }
@@ -93,6 +102,7 @@ pub struct Slot {
     pub deadline: Option<Instant>,
     _permit: OwnedSemaphorePermit,
     _share: Option<ClientShare>,
+    _running: metrics::Running,
 }
 
 /// One of a client's running slots, counted while it exists.
@@ -148,10 +158,13 @@ impl Slots {
         // First, so that a client at its cap never takes a slot, not even for a moment.
         let share = self.share_for(client)?;
         let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
-            ApiError::Busy(format!(
-                "{} {} are running, the most this server allows at once ({}); retry shortly",
-                limits.max, limits.what, limits.setting
-            ))
+            ApiError::busy(
+                limits.full,
+                format!(
+                    "{} {} are running, the most this server allows at once ({}); retry shortly",
+                    limits.max, limits.what, limits.setting
+                ),
+            )
         })?;
         // The pool has a connection per permit, so this never waits for another's.
         let conn = self.pool.get().await?;
@@ -160,7 +173,13 @@ impl Slots {
             deadline: limits.max_duration.map(|limit| Instant::now() + limit),
             _permit: permit,
             _share: share,
+            _running: metrics::Running::start(limits.gauge),
         })
+    }
+
+    /// The connections of this kind of work, for the pool gauges.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
     }
 
     /// Counts one more for `client` if its work is capped per client.

@@ -3,15 +3,16 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::models::token::Scope;
+use crate::telemetry::metrics;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input value, named by its JSON path or query parameter.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// JSON path (`casualties[0].min`) or query parameter name (`from`).
     #[schema(example = "occurred_start")]
@@ -40,14 +41,16 @@ impl FieldError {
     }
 }
 
-/// RFC 9457 problem details.
-#[derive(Debug, Serialize, ToSchema)]
+/// RFC 9457 problem details. (Read back only to add `request_id`, which
+/// the request log knows and the error does not: see `telemetry::request_log`.)
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "type": "urn:chronik:problem:validation",
     "title": "The request contains invalid values",
     "status": 422,
     "detail": "type: unknown event type `battle`; known types: armed_clash, arrest, casualties",
-    "errors": [{"field": "type", "message": "unknown event type `battle`; known types: armed_clash, arrest, casualties"}]
+    "errors": [{"field": "type", "message": "unknown event type `battle`; known types: armed_clash, arrest, casualties"}],
+    "request_id": "0194d2c5-7a1e-7c3b-9f0e-5b2d8c4a6e10"
 }))]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -55,7 +58,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Present on `412 Precondition Failed`: the event's version now.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,12 @@ pub struct Problem {
     /// Present on a failed import: how many records were invalid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid_records: Option<usize>,
+    /// The request's id, as in its `X-Request-Id` response header: name it
+    /// when reporting the error, and the server's log lines of the request
+    /// can be found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128, example = "0194d2c5-7a1e-7c3b-9f0e-5b2d8c4a6e10")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +141,7 @@ pub enum ApiError {
     Unavailable,
     /// Temporarily at capacity (e.g. too many exports at once).
     #[error("{0}")]
-    Busy(String),
+    Busy(Busy),
     /// This client already runs as many exports as one client may.
     #[error("{0}")]
     TooManyExports(String),
@@ -147,6 +156,43 @@ pub enum ApiError {
     TimedOut,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// Why the server is busy (a `503` of type `busy`): said in the detail,
+/// and counted by cause in the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub cause: BusyCause,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyCause {
+    /// Every connection of the worker's pool stayed in use while the request waited.
+    PoolWait,
+    /// `CHRONIK_MAX_EXPORTS` exports are running.
+    ExportsFull,
+    /// `CHRONIK_MAX_IMPORTS` imports are running.
+    ImportsFull,
+    /// Postgres rolled a write back to let a concurrent one through.
+    Collision,
+}
+
+impl BusyCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PoolWait => "pool_wait",
+            Self::ExportsFull => "exports_full",
+            Self::ImportsFull => "imports_full",
+            Self::Collision => "write_collision",
+        }
+    }
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
 }
 
 fn describe(errors: &[FieldError]) -> String {
@@ -168,6 +214,23 @@ impl ApiError {
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Self::Internal(err.into())
+    }
+
+    pub fn busy(cause: BusyCause, detail: impl Into<String>) -> Self {
+        Self::Busy(Busy {
+            cause,
+            detail: detail.into(),
+        })
+    }
+
+    /// Why a `503` was answered, as its metric's `cause` label.
+    pub fn unavailable_cause(&self) -> Option<&'static str> {
+        match self {
+            Self::Unavailable => Some("database_unreachable"),
+            Self::TimedOut => Some("timeout"),
+            Self::Busy(busy) => Some(busy.cause.label()),
+            _ => None,
+        }
     }
 
     fn kind(&self) -> (&'static str, &'static str) {
@@ -242,6 +305,7 @@ impl ApiError {
             current_version,
             total_errors,
             invalid_records,
+            request_id: None,
         }
     }
 }
@@ -331,6 +395,9 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> HttpResponse {
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if let Some(kind) = db_error_kind(&err) {
+            metrics::db_error(kind);
+        }
         match &err {
             Error::NotFound => Self::NotFound("not found".into()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -410,6 +477,29 @@ impl From<diesel::result::Error> for ApiError {
 /// Postgres's message when `statement_timeout` cancels a statement.
 const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
 
+/// The kind of a database error, as its metric's label; `None` for
+/// `NotFound`, which is an answer (no such row), not an error.
+fn db_error_kind(err: &diesel::result::Error) -> Option<&'static str> {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    let Error::DatabaseError(kind, info) = err else {
+        return (!matches!(err, Error::NotFound)).then_some("other");
+    };
+    Some(match kind {
+        Kind::UniqueViolation => "unique_violation",
+        Kind::ForeignKeyViolation => "foreign_key_violation",
+        Kind::CheckViolation => "check_violation",
+        Kind::NotNullViolation => "not_null_violation",
+        Kind::RestrictViolation => "restrict_violation",
+        Kind::ExclusionViolation => "exclusion_violation",
+        Kind::SerializationFailure => "serialization_failure",
+        Kind::UnableToSendCommand | Kind::ClosedConnection => "connection_broken",
+        _ if info.message() == STATEMENT_TIMEOUT => "statement_timeout",
+        _ if info.message() == "deadlock detected" => "deadlock",
+        _ if is_session_ended(info.message()) => "connection_broken",
+        _ => "other",
+    })
+}
+
 /// Whether Postgres's `message` says that it ended the session (SQLSTATE
 /// class 57P, the idle timeouts) or accepts none now (shutting down,
 /// starting up, in recovery).
@@ -456,8 +546,9 @@ impl ApiError {
 
     fn collided(reason: &str) -> Self {
         tracing::warn!(error = reason, "a write collided with a concurrent one");
-        Self::Busy(
-            "this write collided with a concurrent one and was rolled back: nothing of it was written; retry it".into(),
+        Self::busy(
+            BusyCause::Collision,
+            "this write collided with a concurrent one and was rolled back: nothing of it was written; retry it",
         )
     }
 }
@@ -468,10 +559,17 @@ impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolErro
         tracing::warn!(error = %err, "no database connection");
         match err {
             // Every connection stayed in use: the server is overloaded, the database is fine.
-            PoolError::Timeout(TimeoutType::Wait) => Self::Busy(
-                "every database connection of this server stayed busy; retry shortly".into(),
-            ),
-            _ => Self::Unavailable,
+            PoolError::Timeout(TimeoutType::Wait) => {
+                metrics::db_error("pool_wait_timeout");
+                Self::busy(
+                    BusyCause::PoolWait,
+                    "every database connection of this server stayed busy; retry shortly",
+                )
+            }
+            _ => {
+                metrics::db_error("connect");
+                Self::Unavailable
+            }
         }
     }
 }
@@ -591,6 +689,50 @@ mod tests {
         );
         let other = error(DatabaseErrorKind::Unknown, "division by zero");
         assert!(matches!(other, ApiError::Internal(_)), "{other:?}");
+    }
+
+    #[test]
+    fn database_errors_are_counted_by_kind_and_a_missing_row_is_none() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let kind = |k, message: &str| {
+            db_error_kind(&Error::DatabaseError(k, Box::new(message.to_owned())))
+        };
+        assert_eq!(
+            kind(DatabaseErrorKind::Unknown, STATEMENT_TIMEOUT),
+            Some("statement_timeout")
+        );
+        assert_eq!(
+            kind(DatabaseErrorKind::Unknown, "deadlock detected"),
+            Some("deadlock")
+        );
+        assert_eq!(
+            kind(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            Some("unique_violation")
+        );
+        assert_eq!(
+            kind(DatabaseErrorKind::ClosedConnection, "closed"),
+            Some("connection_broken")
+        );
+        assert_eq!(
+            kind(DatabaseErrorKind::Unknown, "division by zero"),
+            Some("other")
+        );
+        assert_eq!(db_error_kind(&Error::NotFound), None);
+    }
+
+    #[test]
+    fn every_503_names_its_cause_and_other_errors_none() {
+        let pool_wait = ApiError::from(PoolError::Timeout(TimeoutType::Wait));
+        assert_eq!(pool_wait.unavailable_cause(), Some("pool_wait"));
+        assert_eq!(
+            ApiError::Unavailable.unavailable_cause(),
+            Some("database_unreachable")
+        );
+        assert_eq!(ApiError::TimedOut.unavailable_cause(), Some("timeout"));
+        let full = ApiError::busy(BusyCause::ExportsFull, "8 exports are running");
+        assert_eq!(full.unavailable_cause(), Some("exports_full"));
+        assert_eq!(full.to_string(), "8 exports are running");
+        assert_eq!(ApiError::NotFound("x".into()).unavailable_cause(), None);
     }
 
     #[test]

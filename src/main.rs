@@ -130,7 +130,11 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!(addr = %config.addr, "listening");
     // The server opens its own connections, on the threads that use them.
     drop(pool);
-    app::run(listener, config)?.await?;
+    let server = app::run(listener, config)?;
+    if let Some(addr) = &config.metrics_addr {
+        tracing::info!(addr = %addr, "serving /metrics without a token");
+    }
+    server.await?;
     Ok(())
 }
 

@@ -11,9 +11,10 @@ use crate::error::{PROBLEM_JSON, Problem};
 use crate::formats::geojson::EventFeatureCollection;
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
-    actors, changes, event_types, events, health, import, redactions, revisions, stats, streams,
-    table, timelines, tokens,
+    actors, changes, event_types, events, health, import, metrics, redactions, revisions, stats,
+    streams, table, timelines, tokens,
 };
+use crate::telemetry::openapi::document_request_id;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,11 +26,13 @@ use crate::routes::{
                        A control character (U+0000 to U+001F, U+007F) in a query parameter or path segment is a `400` \
                        naming it; a NUL in any string of a JSON body (or import record) is a `422` naming its field.\n\n\
                        **Access.** Writes need a bearer token (`Authorization: Bearer <token>`) with scope `write` \
-                       (event types, deleting timelines, tokens and redacting history: `admin`); reads are public unless the server runs \
+                       (event types, deleting timelines, tokens, redacting history and `/metrics`: `admin`); reads are public unless the server runs \
                        with `CHRONIK_PUBLIC_READS=false`. Each operation's `security` says which scope it needs. \
                        Requests are rate-limited per token, or per client IP without one; every response carries \
                        `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. `POST` requests accept \
-                       `Idempotency-Key` for safe retries (except `POST /v1/import`, whose body is streamed).",
+                       `Idempotency-Key` for safe retries (except `POST /v1/import`, whose body is streamed).\n\n\
+                       **Request ids.** Every response carries `X-Request-Id`, and every problem body repeats it as \
+                       `request_id`: the server's log lines of that request carry the same id.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
@@ -45,7 +48,7 @@ use crate::routes::{
         tokens::create_token, tokens::list_tokens, tokens::get_token, tokens::revoke_token,
         stats::histogram, stats::casualties,
         changes::list_changes, streams::stream_events, streams::stream_timeline, streams::create_stream_token,
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::metrics,
     ),
     components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),
     tags(
@@ -59,8 +62,9 @@ use crate::routes::{
         (name = "stats", description = "Counts and casualty sums over the events a filter matches"),
         (name = "changes", description = "Following the store: the change feed and live streams of it"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "operations", description = "Metrics for operators"),
     ),
-    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs)
+    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &RequestIdDocs)
 )]
 pub struct ApiDoc;
 
@@ -265,6 +269,16 @@ impl Modify for ConditionalReadDocs {
     }
 }
 
+/// `X-Request-Id` on every response; last, so that it reaches the
+/// responses the other modifiers add.
+struct RequestIdDocs;
+
+impl Modify for RequestIdDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        document_request_id(openapi);
+    }
+}
+
 /// The `If-None-Match` request header, unless the operation names it already.
 fn document_if_none_match(operation: &mut Operation) {
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
@@ -313,11 +327,18 @@ pub fn json() -> String {
 mod tests {
     use super::*;
 
-    /// The spec documents exactly the operations the route table serves.
+    /// The spec documents exactly the operations the route table serves
+    /// (`/v1`, and the operators' `/metrics`).
     #[test]
     fn every_routed_operation_is_in_the_spec_and_every_v1_operation_is_routed() {
         let spec = ApiDoc::openapi();
         let routed = table::operations();
+        let is_operator = |path: &str| {
+            routed
+                .iter()
+                .any(|op| op.path == path && !op.path.starts_with("/v1/"))
+        };
+        assert!(is_operator("/metrics"));
         let mut documented = Vec::new();
         for (path, item) in &spec.paths.paths {
             for (method, operation) in [
@@ -327,7 +348,7 @@ mod tests {
                 ("PATCH", &item.patch),
                 ("DELETE", &item.delete),
             ] {
-                if operation.is_some() && path.starts_with("/v1/") {
+                if operation.is_some() && (path.starts_with("/v1/") || is_operator(path)) {
                     documented.push(format!("{method} {path}"));
                 }
             }

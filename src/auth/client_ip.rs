@@ -62,6 +62,11 @@ impl ProxyTrust {
     pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         client_ip(peer, headers, &self.proxies, self.header)
     }
+
+    /// Whether `peer` is one of the trusted proxies, whose headers are believed.
+    pub fn trusts_peer(&self, peer: Option<SocketAddr>) -> bool {
+        peer.is_some_and(|addr| is_trusted(canonical(addr.ip()), &self.proxies))
+    }
 }
 
 pub fn client_ip(

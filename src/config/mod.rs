@@ -36,6 +36,12 @@ pub struct Config {
     )]
     pub addr: String,
 
+    /// A second, private address that serves `GET /metrics` without a token
+    /// (and nothing else), for a Prometheus scraper; unset: none. On the
+    /// API's address `/metrics` needs an admin token.
+    #[arg(long, env = "CHRONIK_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<String>,
+
     /// Database connections for requests, split evenly among the HTTP
     /// workers (each uses only its own); exports have their own, below.
     #[arg(
@@ -282,6 +288,7 @@ impl Config {
         Self {
             database_url: database_url.into(),
             addr: "127.0.0.1:0".into(),
+            metrics_addr: None,
             db_pool_size: 8,
             max_exports: None,
             max_imports: 2,

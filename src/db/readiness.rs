@@ -24,7 +24,7 @@ pub struct Readiness {
 #[derive(Debug, Clone)]
 enum Answer {
     Ready,
-    Busy(String),
+    Busy(crate::error::Busy),
     Unavailable,
 }
 

@@ -23,11 +23,14 @@ use crate::error::ApiError;
 use crate::filter::{EventFilter, SortOrder};
 use crate::models::event::StoredEvent;
 use crate::state::AppState;
+use crate::telemetry::metrics;
+use crate::telemetry::rows::Rows;
 
 /// Batches in flight between the scan and the response body.
 const CHANNEL_BATCHES: usize = 1;
 
-/// Responds to `client` with every event matching `filter`, encoded by `encoder`.
+/// Responds to `client` with every event matching `filter`, encoded by
+/// `encoder`, counting the events sent in `rows`.
 pub async fn respond(
     state: &AppState,
     client: &Caller,
@@ -35,6 +38,7 @@ pub async fn respond(
     sort: SortOrder,
     mut encoder: Box<dyn EventEncoder>,
     mut builder: HttpResponseBuilder,
+    rows: Rows,
 ) -> Result<HttpResponse, ApiError> {
     let slot = state.exports.acquire(client).await?;
     let (sender, mut batches) = mpsc::channel::<Vec<StoredEvent>>(CHANNEL_BATCHES);
@@ -50,7 +54,8 @@ pub async fn respond(
     };
     let mut head = encoder.head();
     head.extend(encoder.events(&first)?);
-    let rest = stream::unfold(Some((batches, scan, encoder)), next_chunk);
+    sent(&rows, first.len());
+    let rest = stream::unfold(Some((batches, scan, encoder, rows)), next_chunk);
     Ok(builder.streaming(stream::once(async { Ok(Bytes::from(head)) }).chain(rest)))
 }
 
@@ -64,23 +69,37 @@ async fn scan_into(
     sender: mpsc::Sender<Vec<StoredEvent>>,
 ) -> Result<(), ScanError> {
     let result = store::scan(&mut slot.conn, &filter, sort, &sender, slot.deadline).await;
-    match &result {
-        Err(ScanError::Closed) => tracing::debug!("export ended: the client went away"),
+    let outcome = match &result {
+        Ok(()) => "complete",
+        Err(ScanError::Closed) => {
+            tracing::debug!("export ended: the client went away");
+            "client_gone"
+        }
         Err(ScanError::Stalled) => {
-            tracing::warn!("export ended: the client read nothing for too long")
+            tracing::warn!("export ended: the client read nothing for too long");
+            "stalled"
         }
         Err(ScanError::Expired) => {
-            tracing::warn!("export ended: it ran longer than CHRONIK_EXPORT_MAX_DURATION")
+            tracing::warn!("export ended: it ran longer than CHRONIK_EXPORT_MAX_DURATION");
+            "max_duration"
         }
-        _ => {}
-    }
+        Err(ScanError::Failed(_)) => "failed",
+    };
+    metrics::export_ended(outcome);
     result
+}
+
+/// `n` more events went into an export's body.
+fn sent(rows: &Rows, n: usize) {
+    rows.add(n);
+    metrics::exported(n);
 }
 
 type Streaming = (
     mpsc::Receiver<Vec<StoredEvent>>,
     JoinHandle<Result<(), ScanError>>,
     Box<dyn EventEncoder>,
+    Rows,
 );
 
 /// The next piece of the body: a batch, the tail once the scan has finished
@@ -88,10 +107,13 @@ type Streaming = (
 async fn next_chunk(
     state: Option<Streaming>,
 ) -> Option<(Result<Bytes, std::io::Error>, Option<Streaming>)> {
-    let (mut batches, scan, mut encoder) = state?;
+    let (mut batches, scan, mut encoder, rows) = state?;
     match batches.recv().await {
         Some(events) => match encoder.events(&events) {
-            Ok(bytes) => Some((Ok(Bytes::from(bytes)), Some((batches, scan, encoder)))),
+            Ok(bytes) => {
+                sent(&rows, events.len());
+                Some((Ok(Bytes::from(bytes)), Some((batches, scan, encoder, rows))))
+            }
             Err(err) => Some((Err(cut_short(&err.to_string())), None)),
         },
         None => match scan.await {

@@ -19,6 +19,7 @@ use crate::models::revision::ChangeKind;
 use crate::models::revision::ChangeMeta;
 use crate::models::timeline::NewTimeline;
 use crate::models::values::EventId;
+use crate::telemetry::metrics;
 
 /// Events written per statement.
 pub const BATCH: usize = 2000;
@@ -318,7 +319,9 @@ impl Loader {
                 creates.push((id, parsed));
             }
         }
-        self.write(conn, &creates, &updates).await
+        self.write(conn, &creates, &updates).await?;
+        metrics::imported(creates.len() + updates.len());
+        Ok(())
     }
 
     /// Which event a record writes, and whether it replaces it: the event

@@ -9,9 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 
 use super::Hub;
-
-/// The channel every instance listens on and notifies after its writes ([`super::notify`]).
-pub const CHANNEL: &str = "chronik_changes";
+pub use super::notify::CHANNEL;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -27,6 +27,7 @@ use crate::db::{self, DbPool};
 use crate::error::ApiError;
 use crate::filter::EventFilter;
 use crate::models::change::{ChangeEntry, FeedPosition};
+use crate::telemetry::metrics::{self, Running};
 
 /// Entries per feed read of a group, and so per broadcast batch: a group
 /// keeps at most `CHRONIK_STREAM_BUFFER` batches, which bounds its memory.
@@ -163,6 +164,7 @@ impl Hub {
                 drop(Slot {
                     hub: Arc::clone(self),
                     keys: taken,
+                    _open: None,
                 });
                 return Err(ApiError::TooManyStreams(format!(
                     "this client already has {} streams open ({key}), as many as one may",
@@ -176,7 +178,13 @@ impl Hub {
         Ok(Slot {
             hub: Arc::clone(self),
             keys: taken,
+            _open: Some(Running::start(metrics::LIVE_STREAMS)),
         })
+    }
+
+    /// The connections the groups read the feed on, for the pool gauges.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
     }
 }
 
@@ -184,6 +192,8 @@ impl Hub {
 pub struct Slot {
     hub: Arc<Hub>,
     keys: Vec<String>,
+    /// Counts the stream as open (not a refused one's slot, dropped at once).
+    _open: Option<Running>,
 }
 
 impl Drop for Slot {

@@ -15,9 +15,12 @@ use diesel::QueryResult;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio::sync::Notify;
 
-use super::Hub;
-use super::listener::CHANNEL;
 use crate::db::DbPool;
+
+/// The channel every instance listens on ([`super::listener`]) and notifies
+/// after its writes. (Declared here, which imports nothing from `live`, so
+/// that the modules of `live` import each other one way only.)
+pub const CHANNEL: &str = "chronik_changes";
 
 /// Sends `NOTIFY` on the change channel (commits on its own).
 pub async fn notify(conn: &mut AsyncPgConnection) -> QueryResult<()> {
@@ -28,8 +31,8 @@ pub async fn notify(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 }
 
 /// The task that sends the hub's notifications: one at a time, and for
-/// every burst of writes meanwhile just one more.
-pub(super) fn spawn(hub: Weak<Hub>, pool: DbPool) -> Arc<Notify> {
+/// every burst of writes meanwhile just one more; it ends with the hub.
+pub(super) fn spawn<Hub: Send + Sync + 'static>(hub: Weak<Hub>, pool: DbPool) -> Arc<Notify> {
     let wanted = Arc::new(Notify::new());
     let signal = Arc::clone(&wanted);
     tokio::spawn(async move {

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::filter::{DEFAULT_LIMIT, parse_limit};
 use crate::models::actor::ActorPage;
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +58,7 @@ pub async fn list_actors(
     let (data, next) =
         db::actors::list(&mut conn, query.q.as_deref(), after.as_deref(), limit).await?;
     let next_cursor = next.map(|key| URL_SAFE_NO_PAD.encode(key));
+    Rows::set(&req, data.len());
     Ok(page_response(
         &req,
         &ActorPage {

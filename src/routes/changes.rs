@@ -17,6 +17,7 @@ use crate::filter::{Errors, EventFilter, FilterParams, param_names, parse_instan
 use crate::formats::{self, Format, FormatParams};
 use crate::models::change::{ChangePage, FeedPosition, NEXT_CURSOR_HEADER, page_json};
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 /// What the feed offers.
 const FEED_FORMATS: &[Format] = &[Format::Json, Format::Ndjson];
@@ -232,7 +233,7 @@ pub async fn list_changes(
     let mut builder = HttpResponse::Ok();
     formats::read_headers(&mut builder);
     match request.format {
-        Format::Ndjson => ndjson(&state, builder, request.filter, after).await,
+        Format::Ndjson => ndjson(&state, builder, request.filter, after, Rows::of(&req)).await,
         _ => {
             let mut conn = state.pool.get().await?;
             let page = db::changes::read(
@@ -246,6 +247,7 @@ pub async fn list_changes(
             if page.has_more {
                 super::link_next_by(&mut builder, &req, "after", &page.next.to_string());
             }
+            Rows::set(&req, page.entries.len());
             let body =
                 page_json(&page.entries, page.next, page.has_more).map_err(ApiError::internal)?;
             Ok(builder.content_type(formats::JSON).body(body))
@@ -261,6 +263,7 @@ async fn ndjson(
     mut builder: actix_web::HttpResponseBuilder,
     filter: Option<EventFilter>,
     after: FeedPosition,
+    rows: Rows,
 ) -> Result<HttpResponse, ApiError> {
     let head = {
         let mut conn = state.pool.get().await?;
@@ -271,6 +274,7 @@ async fn ndjson(
     let batches = futures_util::stream::try_unfold(Some(after), move |from| {
         let pool = pool.clone();
         let filter = filter.clone();
+        let rows = rows.clone();
         async move {
             let Some(from) = from else {
                 return Ok::<_, ApiError>(None);
@@ -289,6 +293,7 @@ async fn ndjson(
                 entry.write_json(&mut out).map_err(ApiError::internal)?;
                 out.push(b'\n');
             }
+            rows.add(page.entries.len());
             let next = page.has_more.then_some(page.next);
             Ok(Some((Bytes::from(out), next)))
         }

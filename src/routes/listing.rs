@@ -25,6 +25,7 @@ use crate::models::event::{Event, EventPage, PageExtras, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
 use crate::models::values::TimelineSlug;
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 /// Query parameters of the event lists, as received.
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +212,7 @@ pub async fn respond(
                     None => None,
                 },
             };
+            Rows::set(req, found.events.len());
             Ok(event_page_response(req, builder, found, &extras))
         }
         (Paging::Page(page), Some(encoder)) => {
@@ -232,7 +234,8 @@ pub async fn respond(
             }
             // Exports are capped per client: the caller the access middleware found.
             let client = Caller::from_request(req, &mut Payload::None).into_inner()?;
-            stream::respond(state, &client, request.filter, sort, encoder, builder).await
+            let rows = Rows::of(req);
+            stream::respond(state, &client, request.filter, sort, encoder, builder, rows).await
         }
         (Paging::Whole(_), None) => Err(ApiError::internal(anyhow::anyhow!(
             "JSON has no whole-result form"
@@ -283,6 +286,7 @@ async fn csv_page(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let found = db::events::list(&mut conn, filter, page).await?;
+    Rows::set(req, found.events.len());
     let mut body = encoder.head();
     body.extend(encoder.events(&found.events)?);
     if let Some(next) = &found.next {

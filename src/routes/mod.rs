@@ -7,6 +7,7 @@ pub mod events;
 pub mod health;
 pub mod import;
 pub mod listing;
+pub mod metrics;
 pub mod problems;
 pub mod redactions;
 pub mod revisions;

@@ -11,6 +11,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::models::revision::{RevisionDetail, RevisionPage};
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -97,6 +98,7 @@ pub async fn list_revisions(
         .last()
         .filter(|_| has_more)
         .map(|last| encode_cursor(last.version));
+    Rows::set(&req, data.len());
     let body = RevisionPage {
         data,
         next_cursor: next_cursor.clone(),

@@ -293,7 +293,7 @@ pub async fn create_stream_token(
 pub async fn announce_writes(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<actix_web::body::BoxBody>,
-) -> super::table::RouteResponse {
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let hub = req
         .app_data::<web::Data<AppState>>()
         .map(|state| std::sync::Arc::clone(&state.live));

@@ -1,7 +1,9 @@
 //! The route table: every `/v1` operation, the access it needs, and its
-//! handler, in one list. The server registers it ([`Resources`]) and the
-//! OpenAPI spec documents it ([`Operations`]), so neither can drift from the
-//! other, and no handler can be routed without stating who may call it.
+//! handler, in one list, and beside it the operators' operations outside
+//! `/v1` that need a token ([`operator`]). The server registers them
+//! ([`Resources`]) and the OpenAPI spec documents them ([`Operations`]), so
+//! neither can drift from the other, and no handler can be routed without
+//! stating who may call it.
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,8 +12,8 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{Error, FromRequest, Handler, Resource, Responder, Route, web};
 
 use super::{
-    actors, changes, event_types, events, import, redactions, revisions, stats, streams, timelines,
-    tokens,
+    actors, changes, event_types, events, import, metrics, redactions, revisions, stats, streams,
+    timelines, tokens,
 };
 use crate::auth::middleware::require;
 use crate::auth::policy::{ADMIN, ANY_TOKEN, Access, Operation, READ, WRITE};
@@ -22,7 +24,8 @@ pub const PREFIX: &str = "/v1";
 
 /// Something routes are added to: the server, or the spec.
 pub trait RouteTable {
-    /// `method` on `path` (below [`PREFIX`]), served by `handler` to callers with `access`.
+    /// `method` on `path` (below the table's prefix: [`PREFIX`] for [`v1`],
+    /// none for [`operator`]), served by `handler` to callers with `access`.
     fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
     where
         F: Handler<Args>,
@@ -71,9 +74,22 @@ pub fn v1(t: &mut impl RouteTable) {
     t.add(M::POST,   "/stream-tokens",                       ANY_TOKEN, streams::create_stream_token);
 }
 
+/// For operators, outside [`PREFIX`] (whole paths). The public ones
+/// (`/healthz`, `/readyz`, the spec and its docs) are routed in `app`.
+#[rustfmt::skip]
+pub fn operator(t: &mut impl RouteTable) {
+    use Method as M;
+    // Also served, without a token, on `CHRONIK_METRICS_ADDR` (a private address).
+    t.add(M::GET,    "/metrics",                             ADMIN, metrics::metrics);
+}
+
 /// The table as data, for the spec and for tests.
 #[derive(Debug, Default)]
-pub struct Operations(pub Vec<Operation>);
+pub struct Operations {
+    /// What the paths added are below.
+    prefix: &'static str,
+    pub list: Vec<Operation>,
+}
 
 impl RouteTable for Operations {
     fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, _: F)
@@ -82,19 +98,24 @@ impl RouteTable for Operations {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.0.push(Operation {
+        self.list.push(Operation {
             method,
-            path: format!("{PREFIX}{path}"),
+            path: format!("{}{path}", self.prefix),
             access,
         });
     }
 }
 
-/// Every operation of [`v1`].
+/// Every operation of [`v1`] and [`operator`].
 pub fn operations() -> Vec<Operation> {
-    let mut table = Operations::default();
+    let mut table = Operations {
+        prefix: PREFIX,
+        list: Vec::new(),
+    };
     v1(&mut table);
-    table.0
+    table.prefix = "";
+    operator(&mut table);
+    table.list
 }
 
 /// The table as actix resources, one per path, each route behind its own
@@ -131,6 +152,14 @@ impl Resources {
     pub fn v1() -> Vec<Resource> {
         let mut table = Self::default();
         v1(&mut table);
+        table.0.into_iter().map(|(_, resource)| resource).collect()
+    }
+
+    /// The resources of [`operator`], to register at the root, each behind
+    /// the access middleware that identifies the caller.
+    pub fn operator() -> Vec<Resource> {
+        let mut table = Self::default();
+        operator(&mut table);
         table.0.into_iter().map(|(_, resource)| resource).collect()
     }
 }

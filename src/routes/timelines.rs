@@ -17,6 +17,7 @@ use crate::models::revision::ChangeMeta;
 use crate::models::timeline::{NewTimeline, Timeline, TimelineList, TimelinePatch};
 use crate::models::values::TimelineSlug;
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 fn slug(raw: &str) -> Result<TimelineSlug, ApiError> {
     parse_path("slug", raw)
@@ -25,9 +26,13 @@ fn slug(raw: &str) -> Result<TimelineSlug, ApiError> {
 /// List timelines.
 #[utoipa::path(get, path = "/v1/timelines", tag = "timelines",
     responses((status = 200, description = "All timelines, by slug", body = TimelineList)))]
-pub async fn list_timelines(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_timelines(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let data = db::timelines::list(&mut conn).await?;
+    Rows::set(&req, data.len());
     Ok(HttpResponse::Ok().json(TimelineList { data }))
 }
 

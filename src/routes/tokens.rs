@@ -13,6 +13,7 @@ use crate::idempotency::NotReplayable;
 use crate::json::parse_body;
 use crate::models::token::{CreatedToken, NewToken, Token, TokenId, TokenList, expires_after};
 use crate::state::AppState;
+use crate::telemetry::rows::Rows;
 
 /// Create a token. Its secret is in the response, this once only.
 ///
@@ -74,9 +75,13 @@ pub async fn create_token(
 /// List tokens (without secrets), revoked and expired ones included.
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
     responses((status = 200, description = "All tokens, oldest first", body = TokenList)))]
-pub async fn list_tokens(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let data = db::tokens::list(&mut conn).await?;
+    Rows::set(&req, data.len());
     Ok(HttpResponse::Ok().json(TokenList { data }))
 }
 

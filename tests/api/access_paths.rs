@@ -11,9 +11,13 @@ use serde_json::json;
 
 use crate::helpers::{RawReply, TestApp, event, spawn_app, spawn_app_with};
 
-/// `path` (`/v1/…`) spelled in every way that must not change who may call it.
+/// `path` (`/v1/…`, or an operator's path at the root such as `/metrics`)
+/// spelled in every way that must not change who may call it.
 fn spellings(path: &str) -> Vec<String> {
-    let rest = path.strip_prefix("/v1/").expect("a /v1 path");
+    let (prefix, rest) = match path.strip_prefix("/v1/") {
+        Some(rest) => ("/v1", rest),
+        None => ("", path.strip_prefix('/').expect("an absolute path")),
+    };
     let (first, tail) = rest.split_once('/').map_or((rest, ""), |(f, t)| (f, t));
     let tail = if tail.is_empty() {
         String::new()
@@ -23,30 +27,35 @@ fn spellings(path: &str) -> Vec<String> {
     let encoded_first_letter = format!("%{:02X}{}", first.as_bytes()[0], &first[1..]);
     let encoded_lower_hex = format!("%{:02x}{}", first.as_bytes()[0], &first[1..]);
     let encoded_whole: String = first.bytes().map(|b| format!("%{b:02X}")).collect();
-    vec![
+    let mut spellings = vec![
         path.to_owned(),
-        format!("/v1/{encoded_first_letter}{tail}"),
-        format!("/v1/{encoded_lower_hex}{tail}"),
-        format!("/v1/{encoded_whole}{tail}"),
-        format!("/%761/{first}{tail}"),
-        format!("/v1%2F{first}{tail}"),
-        format!("/v1/{first}{}", tail.replacen('/', "%2F", 1)),
-        format!("//v1/{first}{tail}"),
-        format!("/v1//{first}{tail}"),
+        format!("{prefix}/{encoded_first_letter}{tail}"),
+        format!("{prefix}/{encoded_lower_hex}{tail}"),
+        format!("{prefix}/{encoded_whole}{tail}"),
+        format!("{prefix}/{first}{}", tail.replacen('/', "%2F", 1)),
+        format!("/{path}"),
+        format!("{prefix}//{first}{tail}"),
         format!("{path}/"),
         format!("{path}//"),
-        format!("/v1/./{first}{tail}"),
-        format!("/v1/events/../{first}{tail}"),
-        format!("/v1/%2e/{first}{tail}"),
-        format!("/v1/events/%2E%2E/{first}{tail}"),
-        format!("/V1/{first}{tail}"),
-        format!("/v1/{}{tail}", first.to_uppercase()),
-        format!("/v1/{first};x=1{tail}"),
-        format!("/v1;x=1/{first}{tail}"),
+        format!("{prefix}/./{first}{tail}"),
+        format!("{prefix}/events/../{first}{tail}"),
+        format!("{prefix}/%2e/{first}{tail}"),
+        format!("{prefix}/events/%2E%2E/{first}{tail}"),
+        format!("{prefix}/{}{tail}", first.to_uppercase()),
+        format!("{prefix}/{first};x=1{tail}"),
         format!("{path};"),
         format!("{path}?{}", "x=%74"),
         format!("{path}#frag"),
-    ]
+    ];
+    if prefix == "/v1" {
+        spellings.extend([
+            format!("/%761/{first}{tail}"),
+            format!("/v1%2F{first}{tail}"),
+            format!("/V1/{first}{tail}"),
+            format!("/v1;x=1/{first}{tail}"),
+        ]);
+    }
+    spellings
 }
 
 /// A refusal: the rule of the route the spelling reaches (`401`/`403`), or no route at all (`404`).

@@ -102,6 +102,8 @@ pub struct TestApp {
     pub admin: CreatedToken,
     pub config: Config,
     pub pool: DbPool,
+    /// The private address serving `/metrics` without a token, if the app has one.
+    pub metrics_address: Option<String>,
     database: String,
     server: actix_web::dev::ServerHandle,
 }
@@ -112,6 +114,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with settings changed by `configure` first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(configure, None).await
+}
+
+/// Like [`spawn_app`], also serving `/metrics` without a token on a private
+/// address of its own (as `CHRONIK_METRICS_ADDR` makes it): `metrics_address`.
+pub async fn spawn_app_with_private_metrics() -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    spawn(|_| {}, Some(listener)).await
+}
+
+async fn spawn(configure: impl FnOnce(&mut Config), metrics: Option<TcpListener>) -> TestApp {
     let template = template().await;
     let database = format!("chronik_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = maintenance().await;
@@ -126,7 +139,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let admin = create_token(&pool, TokenSpec::new("test admin", Scope::Admin)).await;
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let port = listener.local_addr().expect("local addr").port();
-    let server = chronik::app::run(listener, &config).expect("starting the server");
+    let metrics_address = metrics
+        .as_ref()
+        .map(|l| format!("http://{}", l.local_addr().expect("local addr")));
+    let server = chronik::app::run_with(listener, metrics, &config).expect("starting the server");
     let handle = server.handle();
     tokio::spawn(server);
     TestApp {
@@ -136,6 +152,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         admin,
         config,
         pool,
+        metrics_address,
         database,
         server: handle,
     }
