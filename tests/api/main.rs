@@ -28,6 +28,7 @@ mod idempotency;
 mod import;
 mod import_limits;
 mod list_filters;
+mod methods;
 mod migrations;
 mod paging;
 mod polling;
