@@ -9,7 +9,10 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::openapi::{document_access, integer_header, problem, problem_content};
 use crate::error::{PROBLEM_JSON, Problem};
 use crate::formats::geojson::EventFeatureCollection;
+use crate::filter::{CountModeName, SortOrder, StreamAll};
 use crate::formats::{EVENT_FORMATS, TABLE_FORMATS};
+use crate::models::values::{SearchText, TimeZoneName};
+use crate::query_schemas::{BoundingBox, DateOrDateTime, TagFilter};
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
     actors, changes, event_types, events, health, import, redactions, revisions, stats, streams,
@@ -52,7 +55,13 @@ use crate::routes::{
         changes::list_changes, streams::stream_events, streams::stream_timeline, streams::create_stream_token,
         health::healthz, health::readyz,
     ),
-    components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),
+    components(
+        schemas(EventListJson, EventFeatureCollection, Problem, streams::StreamMessage),
+        // The schemas query parameters name (their `value_type`), which utoipa does not collect.
+        schemas(DateOrDateTime, BoundingBox, TagFilter, SearchText, TimeZoneName, SortOrder, StreamAll,
+            CountModeName, import::ImportMode, import::ImportFormat),
+        responses(EventList)
+    ),
     tags(
         (name = "events", description = "Dated news events"),
         (name = "history", description = "Every version of every event: revisions, and reads `as_of` an instant"),
@@ -576,7 +585,7 @@ mod tests {
             .collect()
     }
 
-    fn json(schema: &Option<RefOr<utoipa::openapi::schema::Schema>>) -> serde_json::Value {
+    fn schema_json(schema: &Option<RefOr<utoipa::openapi::schema::Schema>>) -> serde_json::Value {
         serde_json::to_value(schema).unwrap_or_default()
     }
 
@@ -589,7 +598,7 @@ mod tests {
             for p in parameters(&spec, path) {
                 if p.name == "id" && p.parameter_in == ParameterIn::Path {
                     ids += 1;
-                    assert_eq!(json(&p.schema)["format"], "uuid", "{path}");
+                    assert_eq!(schema_json(&p.schema)["format"], "uuid", "{path}");
                 }
             }
         }
@@ -627,7 +636,7 @@ mod tests {
                 .into_iter()
                 .find(|p| p.name == "format")
                 .expect(path);
-            assert_eq!(json(&format.schema)["enum"], offered, "{path}");
+            assert_eq!(schema_json(&format.schema)["enum"], offered, "{path}");
         }
     }
 
@@ -638,7 +647,7 @@ mod tests {
         let mut limits = 0;
         for path in spec.paths.paths.keys() {
             for p in parameters(&spec, path) {
-                let schema = json(&p.schema);
+                let schema = schema_json(&p.schema);
                 if p.name == "limit" {
                     limits += 1;
                     assert_eq!(schema["type"], "integer", "{path}");
@@ -651,5 +660,31 @@ mod tests {
             }
         }
         assert_eq!(limits, 5);
+    }
+
+    /// Every `$ref` names a component the document has (a parameter's
+    /// `value_type` is not collected by utoipa unless listed in `components`).
+    #[test]
+    fn every_reference_resolves() {
+        let spec = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        found.push(r.clone());
+                    }
+                    map.values().for_each(|v| refs(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&spec, &mut found);
+        assert!(found.len() > 100, "{}", found.len());
+        for r in found {
+            let pointer = r.trim_start_matches('#');
+            assert!(spec.pointer(pointer).is_some(), "{r} does not resolve");
+        }
     }
 }

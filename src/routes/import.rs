@@ -35,7 +35,7 @@ pub struct ImportParams {
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)] // Describes a parameter in the spec; never built.
-enum ImportMode {
+pub enum ImportMode {
     Create,
     Upsert,
 }
@@ -44,7 +44,7 @@ enum ImportMode {
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)] // Describes a parameter in the spec; never built.
-enum ImportFormat {
+pub enum ImportFormat {
     Acled,
 }
 

@@ -37,6 +37,21 @@ pub struct StreamAuthParams {
     pub access_token: Option<String>,
 }
 
+/// One message of a stream, as a client's SSE parser reads it (the schema
+/// of each event of the `text/event-stream` body).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes responses in the spec; never built.
+pub struct StreamMessage {
+    /// The change's feed cursor: resume after it (`Last-Event-ID`, `after`).
+    #[schema(example = "8812-10443")]
+    id: Option<String>,
+    /// The change's `kind` (`created`, `updated`, `deleted`, `restored`, `left`), or `resume`.
+    #[schema(example = "created")]
+    event: Option<String>,
+    /// The feed entry (a `Change`) as JSON, on one line.
+    data: String,
+}
+
 /// Where a stream starts, and the name of what said so (`after`, `Last-Event-ID`).
 type StartFrom = Option<(Start, &'static str)>;
 
@@ -109,7 +124,7 @@ impl StreamQuery {
     responses(
         (status = 200, description = "The stream (it does not end unless the client is too slow or the server stops)",
             content_type = "text/event-stream",
-            body = String,
+            body = StreamMessage,
             headers(("Cache-Control" = String, description = "`no-cache`")),
             example = json!("retry: 3000\n: changes after 8812-0\n\nid: 8812-10443\nevent: created\ndata: {\"cursor\":\"8812-10443\",\"kind\":\"created\",\"event_id\":\"01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01\",\"version\":1}\n\n: heartbeat\n\n")),
         (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (or a cursor ahead of this store's feed: another store's), or `type` or `timeline` names nothing known"),
@@ -135,7 +150,7 @@ pub async fn stream_events(
         FilterParams, FeedParams, StreamAuthParams,
         ("Last-Event-ID" = Option<String>, Header, pattern = r"^[0-9]{1,18}-[0-9]{1,18}$", description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
-        (status = 200, description = "The stream", content_type = "text/event-stream", body = String,
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = StreamMessage,
             headers(("Cache-Control" = String, description = "`no-cache`"))),
         (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (`timeline` is given by the path)"),
         (status = 404, description = "No such timeline"),
