@@ -26,6 +26,7 @@ BASE = os.environ["CHRONIK_BASE"]
 LISTS = {"/v1/events", "/v1/timelines/{slug}/events"}
 FEEDS = {"/v1/changes", "/v1/events/stream", "/v1/timelines/{slug}/stream"}
 STATS = {"/v1/stats/histogram", "/v1/stats/casualties"}
+PAGED = {"/v1/actors", "/v1/events/{id}/revisions"}
 WHOLE = {"ndjson", "geojson", "timelinejs"}
 # The feed's first position: every other cursor must be one this feed gave out.
 FEED_START = "0-0"
@@ -82,13 +83,13 @@ def _window(query):
 
 def _filters(query):
     if "type" in query:
-        query["type"] = [_pick(EVENT_TYPES, t) for t in _items(query["type"])] or [EVENT_TYPES[0]]
+        query["type"] = ",".join(_pick(EVENT_TYPES, t) for t in _items(query["type"]))
     if "timeline" in query:
         query["timeline"] = _pick(TIMELINES, query["timeline"])
     # bbox: "`min_lat` not greater than `max_lat`".
     box = _items(query["bbox"]) if "bbox" in query else []
     if len(box) == 4 and float(box[1]) > float(box[3]):
-        query["bbox"] = [box[0], box[3], box[2], box[1]]
+        query["bbox"] = ",".join(str(n) for n in [box[0], box[3], box[2], box[1]])
     _window(query)
 
 
@@ -104,8 +105,6 @@ def _list(query):
         _drop(query, "count")  # "JSON pages only"
     if query.get("sort") == "relevance" and "q" not in query:
         _drop(query, "sort")  # "`relevance` (only with `q`)"
-    # "Opaque cursor from `next_cursor`": only a page gives one out.
-    _drop(query, "cursor")
 
 
 def _bom(query):
@@ -160,6 +159,9 @@ def before_call(ctx, case, kwargs):
         _histogram(query)
     if path in FEEDS:
         _feed(query, headers)
+    if path in LISTS | PAGED:
+        # "Opaque cursor from `next_cursor`": only a page gives one out.
+        _drop(query, "cursor")
     if path == "/v1/import" and query.get("format") == "acled" and case.media_type != "text/csv":
         _drop(query, "format")  # "only with `Content-Type: text/csv`"
     # A key names one request: "a different request with a used key" is a 422.

@@ -602,7 +602,7 @@ mod tests {
                 }
             }
         }
-        assert!(ids > 12, "{ids}");
+        assert!(ids >= 12, "{ids}");
     }
 
     /// The timeline's own list and stream refuse `timeline`; they do not offer it.

@@ -113,7 +113,7 @@ pub struct EventReadParams {
 /// Get one event, as it is now or as it was known at an instant.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
     params(("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
         EventReadParams),
     responses(
         (status = 200, description = "The event", body = Event, headers(("ETag" = String, description = "The version, e.g. `\"3\"`"))),
@@ -204,7 +204,7 @@ pub async fn get_event_by_external_id(
 #[utoipa::path(patch, path = "/v1/events/{id}", tag = "events",
     params(
         ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     request_body(description = "A merge patch of the writable fields (see EventInput)",
@@ -235,12 +235,6 @@ pub async fn patch_event(
     let expected = expected_version(&req, &state)?;
     let meta = params.change_meta(&caller)?;
     let patch: serde_json::Value = parse_body(&req, &body, &[MERGE_PATCH_JSON, JSON])?;
-    if !patch.is_object() {
-        return Err(ApiError::invalid(
-            "body",
-            "a merge patch must be a JSON object",
-        ));
-    }
     let mut conn = state.pool.get().await?;
     let event = db::events::patch(&mut conn, id, patch, expected, &meta).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
@@ -252,7 +246,7 @@ pub async fn patch_event(
 #[utoipa::path(put, path = "/v1/events/{id}", tag = "events",
     params(
         ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     request_body(content = EventInput, content_type = "application/json"),
@@ -287,7 +281,7 @@ pub async fn replace_event(
 #[utoipa::path(delete, path = "/v1/events/{id}", tag = "events",
     params(
         ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Delete only this version, e.g. `\"3\"`"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Delete only this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     responses(
@@ -295,6 +289,7 @@ pub async fn replace_event(
         (status = 400, description = "Malformed id or If-Match"),
         (status = 404, description = "No such event, or already deleted"),
         VersionMismatch,
+        KnownAtOutOfOrder,
         IfMatchRequired,
     ))]
 pub async fn delete_event(
@@ -320,7 +315,7 @@ pub async fn delete_event(
 #[utoipa::path(post, path = "/v1/events/{id}/restore", tag = "events",
     params(
         ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Restore only if the deleted event is at this version, e.g. `\"4\"`"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Restore only if the deleted event is at this version, e.g. `\"4\"`"),
         WriteParams,
     ),
     responses(

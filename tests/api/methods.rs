@@ -72,7 +72,11 @@ async fn allow_names_every_method_routed_on_the_path() {
 #[tokio::test]
 async fn head_and_options_are_405_like_any_method_a_path_lacks() {
     let app = spawn_app().await;
-    assert_not_allowed(&call(&app, "HEAD", "/v1/event-types").await, &["GET", "POST"]);
+    // A HEAD answer has no body; its status and headers are those of the 405.
+    let head = call(&app, "HEAD", "/v1/event-types").await;
+    assert_eq!(head.status, 405);
+    assert_eq!(head.content_type(), "application/problem+json");
+    assert_eq!(allowed(&head), set(&["GET", "POST"]));
     assert_not_allowed(&call(&app, "OPTIONS", "/v1/tokens").await, &["GET", "POST"]);
 }
 
