@@ -98,16 +98,19 @@ def http(method, path, body=None, headers=None, base=BASE, timeout=600):
 
 # --- load generators ----------------------------------------------------------
 
-def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS, base=BASE):
-    """Runs wrk against `base` with random picks from `targets`; returns its summary."""
+def wrk(targets, duration, body=None, token=None, connections=CONNECTIONS, base=BASE, patch=None):
+    """Runs wrk against `base` with random picks from `targets` (paths, or
+    `METHOD path` lines: wrk.lua); `body` is what POSTs send, `patch` what
+    PATCHes send. Returns its summary."""
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
         tmp = Path(tmp)
         (tmp / "targets").write_text("\n".join(targets) + "\n")
         env = dict(ENV, BENCH_TARGETS=str(tmp / "targets"), BENCH_OUT=str(tmp / "out.json"),
-                   BENCH_TOKEN=token or "", BENCH_BODY="")
-        if body is not None:
-            (tmp / "body.json").write_text(body)
-            env["BENCH_BODY"] = str(tmp / "body.json")
+                   BENCH_TOKEN=token or "", BENCH_BODY="", BENCH_PATCH="")
+        for name, text in (("BENCH_BODY", body), ("BENCH_PATCH", patch)):
+            if text is not None:
+                (tmp / name).write_text(text)
+                env[name] = str(tmp / name)
         subprocess.run(
             ["wrk", "-t", str(min(THREADS, connections)), "-c", str(connections), "-d", f"{duration}s",
              "--timeout", "10s", "-s", str(ROOT / "bench" / "wrk.lua"), base],
@@ -764,6 +767,12 @@ def posted_on(host):
             f"WHERE s.url LIKE 'https://{host}/%')")
 
 
+def scenario_soak():
+    """Mixed load for BENCH_SOAK_SECONDS (bench/soak.py)."""
+    import soak
+    return soak.scenario_soak(sys.modules[__name__])
+
+
 SCENARIOS = [
     ("timeline", "timeline page: 100 events, random 30-day window", scenario_timeline),
     ("by_id", "single event by id", scenario_by_id),
@@ -776,6 +785,7 @@ SCENARIOS = [
     ("post", "single-event POST (with its revision)", scenario_post),
     ("import_full", "bulk import into the full store", scenario_import_full),
     ("live", "live streams: 1,000 clients, 200 POSTs/s", scenario_live),
+    ("soak", "soak: minutes of mixed reads, writes, exports, imports", scenario_soak),
 ]
 TARGET_TEXT = {
     "timeline": "≥ 0.8 × pgbench, p99 ≤ 25 ms",
@@ -789,6 +799,7 @@ TARGET_TEXT = {
     "import_full": "≥ 20,000 events/s (issue 5)",
     "changes": "≥ 0.8 × pgbench (pages/s)",
     "live": "p99 ≤ 100 ms, 0 lost/dup, RSS ≤ +100 MB, POST ≥ 0.8×",
+    "soak": "RSS ≤ +50 MB after minute 1, 0 errors, p99 last ≤ 1.5 × second minute",
 }
 
 
@@ -856,6 +867,13 @@ def table(results):
                 f"| {title} | {r['lost']} lost, {r['duplicates']} dup, +{r['server_rss_growth_mb']} MB; "
                 f"POST {fmt(r['post_with_streams']['per_second'])}/s with streams | "
                 f"POST {fmt(r['post_without_streams']['per_second'])}/s without | {r['post_ratio']} | "
+                f"{fmt(api.get('p50_ms'), 2)} | {fmt(api.get('p99_ms'), 2)} | {TARGET_TEXT[key]} | "
+                f"{'yes' if r['met'] else 'no'} |")
+            continue
+        if key == "soak":
+            lines.append(
+                f"| {title} | {fmt(api['per_second'])} req/s over {r['seconds']} s; +{r['rss_growth_mb']} MB "
+                f"after minute 1, {r['errors']} errors, p99 last/second {r['p99_last_to_second']} | – | – | "
                 f"{fmt(api.get('p50_ms'), 2)} | {fmt(api.get('p99_ms'), 2)} | {TARGET_TEXT[key]} | "
                 f"{'yes' if r['met'] else 'no'} |")
             continue

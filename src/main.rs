@@ -150,6 +150,8 @@ async fn import_file(
     let summary = import::import(&mut conn, format, reader, mode, Default::default(), limits)
         .await
         .map_err(report)?;
+    // Running servers' live streams: the import committed outside them.
+    chronik::live::notify::notify(&mut conn).await?;
     emit(&format!(
         "imported {} records: {} created, {} updated, {} unchanged; {} timelines created\n",
         summary.total,

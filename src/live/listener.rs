@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use super::Hub;
 
-/// The channel the change_feed migration's trigger notifies.
+/// The channel every instance listens on and notifies after its writes ([`super::notify`]).
 pub const CHANNEL: &str = "chronik_changes";
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);

@@ -1,8 +1,8 @@
 //! Live streams: server-sent events on top of the change feed.
 //!
 //! One [`listener`] per instance holds a `LISTEN chronik_changes`
-//! connection; every commit that writes revisions notifies it, on whichever
-//! instance it was made. A notification only wakes the readers: the changes
+//! connection; after every write that commits, the instance that made it
+//! [`notify`]s them all. A notification only wakes the readers: the changes
 //! themselves are always read from the feed, so a lost notification (or a
 //! listener reconnecting after a Postgres restart) delays delivery and never
 //! loses a change. Streams with the same filter share one [`Group`], which
@@ -10,6 +10,8 @@
 //! written as SSE messages, to every stream of the filter.
 
 pub mod listener;
+pub mod notify;
+mod pace;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -34,9 +36,6 @@ const GROUP_PAGE: i64 = 100;
 /// up to the longest while the transaction runs on.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(10);
 const HELD_BACK_RETRY_MAX: Duration = Duration::from_secs(1);
-/// The least time between two reads of a group: changes committed meanwhile
-/// go out together, in one write to each stream instead of one per change.
-const GROUP_READ_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a group waits before reading again after a database error.
 const ERROR_RETRY: Duration = Duration::from_millis(500);
 
@@ -50,16 +49,24 @@ pub struct Batch {
     /// Every message, one after the other: what a stream that is keeping up sends.
     pub joined: Bytes,
     pub next: FeedPosition,
+    /// How it reaches the streams, which paces the group's reads.
+    pub delivery: pace::Delivery,
 }
 
 /// The streams of one filter: what the group's reader broadcasts to them.
 pub struct Group {
     sender: broadcast::Sender<Arc<Batch>>,
+    audience: Arc<pace::Audience>,
 }
 
 impl Group {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.sender.subscribe()
+    }
+
+    /// Counts a stream among those reading batches, until the guard drops.
+    pub fn listen(&self) -> pace::Listener {
+        self.audience.join()
     }
 }
 
@@ -72,13 +79,23 @@ pub struct Hub {
     closing: watch::Sender<bool>,
     groups: Mutex<HashMap<String, Weak<Group>>>,
     open: DashMap<String, usize>,
+    /// Asks for a `NOTIFY` to the other instances ([`notify`]).
+    announce: Arc<tokio::sync::Notify>,
     pub config: StreamConfig,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // The notifying task sees the hub gone and ends.
+        self.announce.notify_one();
+    }
 }
 
 impl Hub {
     /// A hub reading the feed on `pool`; [`listener::spawn`] wakes it.
     pub fn new(pool: DbPool, config: StreamConfig) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|hub| Self {
+            announce: notify::spawn(hub.clone(), pool.clone()),
             pool,
             wake: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -86,6 +103,13 @@ impl Hub {
             open: DashMap::new(),
             config,
         })
+    }
+
+    /// A write of this instance has committed: wakes its streams now, and
+    /// the other instances' through a `NOTIFY`.
+    pub fn changed(&self) {
+        self.wake();
+        self.announce.notify_one();
     }
 
     /// Tells every group to read the feed.
@@ -116,6 +140,7 @@ impl Hub {
         }
         let group = Arc::new(Group {
             sender: broadcast::channel(self.config.stream_buffer.max(1)).0,
+            audience: Arc::default(),
         });
         groups.insert(key.clone(), Arc::downgrade(&group));
         groups.retain(|_, g| g.strong_count() > 0);
@@ -232,12 +257,13 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
     let mut wake = hub.wake.subscribe();
     let mut at = None;
     let mut held_back = HELD_BACK_RETRY;
+    let mut last: Option<Arc<Batch>> = None;
     loop {
         let Some(strong) = group.upgrade() else {
             break;
         };
         let started = tokio::time::Instant::now();
-        let outcome = read_to_end(&hub, filter.as_ref(), &strong, &mut at).await;
+        let outcome = read_to_end(&hub, filter.as_ref(), &strong, &mut at, &mut last).await;
         drop(strong);
         let pause = match outcome {
             Ok(true) => {
@@ -263,7 +289,12 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
             changed = wake.changed() => if changed.is_err() { break },
             () = tokio::time::sleep(wait) => {},
         }
-        tokio::time::sleep_until(started + GROUP_READ_INTERVAL).await;
+        // The batch paces only the read after it: an idle group reads at once.
+        let interval = match last.take() {
+            Some(batch) => batch.delivery.interval().await,
+            None => pace::LEAST_INTERVAL,
+        };
+        tokio::time::sleep_until(started + interval).await;
     }
     if let Ok(mut groups) = hub.groups.lock()
         && groups.get(&key).is_some_and(|g| g.strong_count() == 0)
@@ -272,13 +303,15 @@ async fn read_for(hub: Arc<Hub>, key: String, filter: Option<EventFilter>, group
     }
 }
 
-/// Reads and broadcasts until the feed has nothing more settled. Returns
-/// whether committed changes wait behind a running transaction.
+/// Reads and broadcasts until the feed has nothing more settled; `last`
+/// becomes the last batch sent. Returns whether committed changes wait
+/// behind a running transaction.
 async fn read_to_end(
     hub: &Hub,
     filter: Option<&EventFilter>,
     group: &Group,
     at: &mut Option<FeedPosition>,
+    last: &mut Option<Arc<Batch>>,
 ) -> Result<bool, ApiError> {
     let mut conn = hub.pool.get().await?;
     let mut from = match *at {
@@ -303,13 +336,16 @@ async fn read_to_end(
                     .flat_map(|(_, m)| m.iter().copied())
                     .collect::<Vec<u8>>(),
             );
-            // No stream listening is not an error: one may subscribe before the next batch.
-            let _ = group.sender.send(Arc::new(Batch {
+            let batch = Arc::new(Batch {
                 from,
                 messages,
                 joined,
                 next: page.next,
-            }));
+                delivery: pace::Delivery::start(&group.audience),
+            });
+            // No stream listening is not an error: one may subscribe before the next batch.
+            let _ = group.sender.send(Arc::clone(&batch));
+            *last = Some(batch);
         }
         from = page.next;
         *at = Some(from);

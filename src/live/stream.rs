@@ -14,6 +14,7 @@ use tokio::sync::broadcast::{
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use super::pace::Listener;
 use super::{Batch, Group, Slot, message};
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
@@ -54,6 +55,8 @@ struct State {
     at: FeedPosition,
     phase: Phase,
     heartbeat: Option<Interval>,
+    /// Counts the stream in its group's audience while it is live.
+    listener: Option<Listener>,
 }
 
 /// The SSE body of a stream.
@@ -69,6 +72,7 @@ pub fn sse(start: StreamStart) -> impl Stream<Item = Result<Bytes, ApiError>> {
         start,
         phase: Phase::Hello,
         heartbeat,
+        listener: None,
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let chunk = state.next_chunk().await?;
@@ -80,6 +84,9 @@ impl State {
     /// The next bytes to send; `None` ends the stream.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
+            if !matches!(self.phase, Phase::Live) {
+                self.listener = None;
+            }
             match self.phase {
                 Phase::Hello => {
                     self.phase = Phase::CatchUp;
@@ -128,6 +135,7 @@ impl State {
             // listening afresh keeps them from counting as falling behind.
             self.receiver = self.start.group.subscribe();
             self.phase = Phase::Live;
+            self.listener = Some(self.start.group.listen());
         }
         Ok((!chunk.is_empty()).then(|| Bytes::from(chunk)))
     }
@@ -186,6 +194,9 @@ impl State {
 
     /// The messages of `batches` this stream has not had, as one chunk.
     fn take(&mut self, batches: &[Arc<Batch>]) -> Option<Bytes> {
+        for batch in batches {
+            batch.delivery.taken();
+        }
         // The common case, a stream keeping up: the batch as written, uncopied.
         if let [batch] = batches
             && batch.from == self.at

@@ -302,3 +302,21 @@ pub async fn create_stream_token(
         token_id: created.token.id.to_string(),
     }))
 }
+
+/// Wraps every write route: once it has answered with success (and so
+/// committed), the live streams of every instance are told.
+pub async fn announce_writes(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> super::table::RouteResponse {
+    let hub = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| std::sync::Arc::clone(&state.live));
+    let res = next.call(req).await?;
+    if res.status().is_success()
+        && let Some(hub) = hub
+    {
+        hub.changed();
+    }
+    Ok(res)
+}

@@ -138,7 +138,7 @@ impl RouteTable for Resources {
         F::Output: Responder + 'static,
     {
         let route = web::method(method.clone()).to(handler);
-        let route = with_idempotency(route, &method, path);
+        let route = announcing(with_idempotency(route, &method, path), &method);
         // Public operations are served outside the access middleware, which `require` needs.
         let route = match access {
             Access::Public => route,
@@ -234,6 +234,14 @@ fn with_idempotency(route: Route, method: &Method, path: &str) -> Route {
     } else {
         route.wrap(from_fn(idempotency::idempotency))
     }
+}
+
+/// Routes that write tell the live streams when they have committed.
+fn announcing(route: Route, method: &Method) -> Route {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return route;
+    }
+    route.wrap(from_fn(super::streams::announce_writes))
 }
 
 /// What [`Resources`] route responses look like, for the middleware signatures.

@@ -39,6 +39,7 @@ mod search;
 mod service;
 mod stats;
 mod stream_restart;
+mod stream_wakeups;
 mod streams;
 mod timelines;
 mod timeouts;
