@@ -121,6 +121,8 @@ pub fn run(listener: TcpListener, config: &Config) -> anyhow::Result<Server> {
             .configure(routes)
     })
     .workers(workers)
+    // After SIGTERM: in-flight requests get this long, then are cut off.
+    .shutdown_timeout(config.shutdown_timeout.whole_seconds())
     .listen(listener)?;
     Ok(server.run())
 }

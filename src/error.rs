@@ -391,6 +391,17 @@ impl From<diesel::result::Error> for ApiError {
                 tracing::warn!(error = info.message(), "the database connection broke");
                 Self::Unavailable
             }
+            // Postgres ended the session under the statement (a shutdown or
+            // restart, `pg_terminate_backend`, an idle timeout) or refuses it
+            // while it shuts down or starts: the database is away, as with a
+            // broken connection, and the pool drops this one. As above, only
+            // Postgres's (English) message tells.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_session_ended(info.message()) =>
+            {
+                tracing::warn!(error = info.message(), "the database ended the connection");
+                Self::Unavailable
+            }
             _ => Self::Internal(err.into()),
         }
     }
@@ -398,6 +409,13 @@ impl From<diesel::result::Error> for ApiError {
 
 /// Postgres's message when `statement_timeout` cancels a statement.
 const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+
+/// Whether Postgres's `message` says that it ended the session (SQLSTATE
+/// class 57P, the idle timeouts) or accepts none now (shutting down,
+/// starting up, in recovery).
+fn is_session_ended(message: &str) -> bool {
+    message.starts_with("terminating connection") || message.starts_with("the database system is")
+}
 
 impl ApiError {
     /// A rule of the schema refused a write. Input checks come first, so this
@@ -592,5 +610,26 @@ mod tests {
             Box::new("canceling statement due to user request".to_owned()),
         ));
         assert!(matches!(cancelled, ApiError::Internal(_)), "{cancelled:?}");
+    }
+
+    #[test]
+    fn a_session_postgres_ended_under_the_statement_is_unavailable_not_internal() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection because of crash of another server process",
+            "terminating connection due to idle-in-transaction timeout",
+            "the database system is shutting down",
+            "the database system is starting up",
+        ] {
+            let ended = ApiError::from(Error::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(message.to_owned()),
+            ));
+            assert!(
+                matches!(ended, ApiError::Unavailable),
+                "{message}: {ended:?}"
+            );
+        }
     }
 }

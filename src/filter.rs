@@ -513,6 +513,9 @@ pub fn start_of_day(date: NaiveDate, tz: chrono_tz::Tz) -> Result<DateTime<Utc>,
 }
 
 #[cfg(test)]
+pub(crate) mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

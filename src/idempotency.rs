@@ -301,6 +301,9 @@ async fn purge_now_and_then(conn: &mut diesel_async::AsyncPgConnection) {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -14,7 +14,7 @@ mod streams;
 mod values;
 
 pub use streams::StreamConfig;
-pub use values::{ClientCap, TimeLimit};
+pub use values::{ClientCap, GracePeriod, TimeLimit};
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -97,6 +97,18 @@ pub struct Config {
         global = true
     )]
     pub export_max_duration: TimeLimit,
+
+    /// After SIGTERM, how long requests still running (exports, imports) may
+    /// take to finish before they are cut off and the server exits; it
+    /// accepts no new connections meanwhile. Whole seconds (rounded up); `0`
+    /// cuts them at once. (SIGINT and SIGQUIT cut them at once.)
+    #[arg(
+        long,
+        env = "CHRONIK_SHUTDOWN_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub shutdown_timeout: GracePeriod,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CHRONIK_WORKERS", global = true)]
@@ -278,6 +290,7 @@ impl Config {
             statement_timeout: TimeLimit(Some(Duration::from_secs(30))),
             bulk_statement_timeout: TimeLimit(Some(Duration::from_secs(5 * 60))),
             export_max_duration: TimeLimit(Some(Duration::from_secs(60 * 60))),
+            shutdown_timeout: GracePeriod(Duration::from_secs(30)),
             workers: Some(2),
             log: "warn".into(),
             log_format: LogFormat::Text,

@@ -69,6 +69,32 @@ impl fmt::Display for TimeLimit {
     }
 }
 
+/// How long something is given to finish before it is cut short: a time as
+/// [`TimeLimit`] takes it, where `0` gives no time at all. Never `off`: the
+/// wait must end (an orchestrator kills what takes longer anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracePeriod(pub Duration);
+
+impl GracePeriod {
+    /// In whole seconds, rounded up (actix counts shutdown time in seconds).
+    pub fn whole_seconds(&self) -> u64 {
+        self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0)
+    }
+}
+
+impl std::str::FromStr for GracePeriod {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if matches!(raw.trim().to_ascii_lowercase().as_str(), "off" | "none") {
+            return Err(format!(
+                "`{raw}`: this wait cannot be `off`; give a time such as `30s` (`0` cuts at once)"
+            ));
+        }
+        // Only zero is "no limit" to TimeLimit once `off` is ruled out.
+        Ok(Self(raw.parse::<TimeLimit>()?.0.unwrap_or(Duration::ZERO)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +136,23 @@ mod tests {
                 Ok(text.into())
             );
         }
+    }
+
+    #[test]
+    fn a_grace_period_is_a_time_or_zero_never_off() {
+        let grace = |raw: &str| raw.parse::<GracePeriod>().map(|g| g.0);
+        assert_eq!(grace("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(grace("0"), Ok(Duration::ZERO));
+        for bad in ["off", "none", "", "-1s"] {
+            assert!(grace(bad).is_err(), "{bad}");
+        }
+        let seconds = |raw: &str| raw.parse::<GracePeriod>().map(|g| g.whole_seconds());
+        assert_eq!(
+            seconds("1500ms"),
+            Ok(2),
+            "rounded up: never less time than asked"
+        );
+        assert_eq!(seconds("2min"), Ok(120));
+        assert_eq!(seconds("0"), Ok(0));
     }
 }

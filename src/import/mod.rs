@@ -8,10 +8,14 @@ pub mod acled;
 pub mod body;
 mod countries;
 pub mod csv;
+#[cfg(test)]
+mod csv_round_trip;
 mod csv_rows;
 mod format;
 mod json_doc;
 mod load;
+#[cfg(test)]
+mod properties;
 mod quotes;
 pub mod read;
 pub mod record;

@@ -11,7 +11,6 @@
 
 use std::sync::{Arc, Weak};
 
-
 use diesel::QueryResult;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio::sync::Notify;

@@ -90,7 +90,8 @@ impl Delivery {
     /// (at most [`MOST_INTERVAL`]) if it has not been reached.
     pub async fn interval(&self) -> Duration {
         if self.reached.get().is_none() {
-            let _ = tokio::time::timeout_at(self.sent + MOST_INTERVAL, self.notify.notified()).await;
+            let _ =
+                tokio::time::timeout_at(self.sent + MOST_INTERVAL, self.notify.notified()).await;
         }
         let took = self
             .reached

@@ -201,6 +201,9 @@ pub fn page_json(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -298,3 +298,6 @@ async fn ndjson(
         .insert_header((header::CONTENT_TYPE, formats::NDJSON));
     Ok(builder.streaming(batches))
 }
+
+#[cfg(test)]
+mod properties;

@@ -299,3 +299,6 @@ fn content_headers(builder: &mut actix_web::HttpResponseBuilder, format: Format,
         builder.content_type(format.content_type());
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -150,6 +150,9 @@ impl std::str::FromStr for Version {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

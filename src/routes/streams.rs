@@ -320,3 +320,6 @@ pub async fn announce_writes(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod properties;

@@ -53,7 +53,10 @@ async fn a_command_line_import_wakes_the_streams_of_a_running_server() {
     assert!(output.status.success(), "{output:?}");
     let got = sse.take(1).await;
     assert_eq!(got[0].event, "created");
-    assert_eq!(got[0].data["event"]["title"], "imported on the command line");
+    assert_eq!(
+        got[0].data["event"]["title"],
+        "imported on the command line"
+    );
 }
 
 /// A directory of this test's own under the system's temporary directory.
