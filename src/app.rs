@@ -143,14 +143,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.service(resource);
     }
     cfg.route(
-            table::DOCS_REDIRECT,
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, "/docs/"))
-                    .finish()
-            }),
-        )
-        .service(SwaggerUi::new(table::DOCS_UI).url(table::SPEC, ApiDoc::openapi()));
+        table::DOCS_REDIRECT,
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        }),
+    )
+    .service(SwaggerUi::new(table::DOCS_UI).url(table::SPEC, ApiDoc::openapi()));
     // After the docs' own (GET) resources: any other method there is a 405.
     for resource in table::docs_not_allowed() {
         cfg.service(resource);

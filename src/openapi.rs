@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::openapi::{document_access, integer_header, problem, problem_content};
 use crate::error::{PROBLEM_JSON, Problem};
-use crate::formats::geojson::EventFeatureCollection;
 use crate::filter::{CountModeName, SortOrder, StreamAll};
+use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::{EVENT_FORMATS, TABLE_FORMATS};
 use crate::models::values::{SearchText, TimeZoneName};
 use crate::query_schemas::{BoundingBox, DateOrDateTime, TagFilter};
@@ -372,7 +372,9 @@ impl Modify for MethodNotAllowedDocs {
             "Allow".into(),
             HeaderBuilder::new()
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                .description(Some("The methods of the path, comma-separated: `GET, POST`"))
+                .description(Some(
+                    "The methods of the path, comma-separated: `GET, POST`",
+                ))
                 .build()
                 .into(),
         );
@@ -569,10 +571,7 @@ mod tests {
         );
     }
 
-    fn parameters<'a>(
-        spec: &'a Spec,
-        path: &str,
-    ) -> Vec<&'a utoipa::openapi::path::Parameter> {
+    fn parameters<'a>(spec: &'a Spec, path: &str) -> Vec<&'a utoipa::openapi::path::Parameter> {
         let item = spec.paths.paths.get(path).expect(path);
         [&item.get, &item.post, &item.put, &item.patch, &item.delete]
             .into_iter()
@@ -610,11 +609,17 @@ mod tests {
     fn operations_whose_path_names_the_timeline_offer_no_timeline_filter() {
         let spec = ApiDoc::openapi();
         for path in ["/v1/timelines/{slug}/events", "/v1/timelines/{slug}/stream"] {
-            let names: Vec<_> = parameters(&spec, path).iter().map(|p| p.name.clone()).collect();
+            let names: Vec<_> = parameters(&spec, path)
+                .iter()
+                .map(|p| p.name.clone())
+                .collect();
             assert!(!names.contains(&"timeline".to_owned()), "{path}: {names:?}");
             assert!(names.contains(&"type".to_owned()), "{path}: {names:?}");
         }
-        let names: Vec<_> = parameters(&spec, "/v1/events").iter().map(|p| p.name.clone()).collect();
+        let names: Vec<_> = parameters(&spec, "/v1/events")
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         assert!(names.contains(&"timeline".to_owned()));
     }
 

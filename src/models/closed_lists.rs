@@ -3,8 +3,8 @@
 //! names exactly what the server accepts.
 
 use std::borrow::Cow;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::values::{CountryCode, ISO_3166_ALPHA2, TimeZoneName};

@@ -142,16 +142,15 @@ impl RouteTable for Resources {
         // Public operations are served outside the access middleware, which `require` needs.
         let route = match access {
             Access::Public => route,
-            _ => route.wrap(from_fn(
-                move |req: ServiceRequest, next: Next<BoxBody>| require(access, req, next),
-            )),
+            _ => route.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                require(access, req, next)
+            })),
         };
         // A path is one resource: actix does not look past the first resource a path matches.
         let at = match self.resources.iter().position(|(p, ..)| *p == path) {
             Some(at) => at,
             None => {
-                self.resources
-                    .push((path, web::resource(path), Vec::new()));
+                self.resources.push((path, web::resource(path), Vec::new()));
                 self.resources.len() - 1
             }
         };

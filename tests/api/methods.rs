@@ -43,7 +43,10 @@ async fn delete_on_the_change_feed_is_405_allowing_get() {
     let reply = call(&app, "DELETE", "/v1/changes").await;
     assert_not_allowed(&reply, &["GET"]);
     let detail = reply.body["detail"].as_str().unwrap();
-    assert!(detail.contains("DELETE") && detail.contains("/v1/changes"), "{detail}");
+    assert!(
+        detail.contains("DELETE") && detail.contains("/v1/changes"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]

@@ -207,7 +207,10 @@ async fn a_timeline_patch_that_is_not_an_object_is_refused_naming_the_body() {
     app.create_timeline("kz").await;
     let reply = app.patch("/v1/timelines/kz", &json!([null, null])).await;
     reply.assert_problem(422, "body");
-    assert_eq!(app.get("/v1/timelines/kz").await.body["title"], "Timeline kz");
+    assert_eq!(
+        app.get("/v1/timelines/kz").await.body["title"],
+        "Timeline kz"
+    );
 }
 
 #[tokio::test]
