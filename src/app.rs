@@ -19,7 +19,7 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem, body_too_large, problem_resp
 use crate::idempotency::IdempotencySettings;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{self, RateLimiters};
-use crate::routes::{health, table};
+use crate::routes::table;
 use crate::state::AppState;
 use crate::telemetry::scrape::Scrape;
 use crate::telemetry::{RequestSpan, metrics, request_log};
@@ -216,17 +216,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     for resource in table::Resources::operator() {
         cfg.service(resource.wrap(from_fn(auth::middleware::access)));
     }
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route(
-            "/docs",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, "/docs/"))
-                    .finish()
-            }),
-        )
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    for resource in table::Resources::unversioned() {
+        cfg.service(resource);
+    }
+    cfg.route(
+        table::DOCS_REDIRECT,
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        }),
+    )
+    .service(SwaggerUi::new(table::DOCS_UI).url(table::SPEC, ApiDoc::openapi()));
+    // After the docs' own (GET) resources: any other method there is a 405.
+    for resource in table::docs_not_allowed() {
+        cfg.service(resource);
+    }
 }
 
 /// Unknown and repeated query parameters are named; other parse errors are passed on as they are.

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use utoipa::IntoParams;
 use utoipa::openapi::path::ParameterIn;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, FieldError};
 use crate::models::event::EventStatus;
@@ -15,6 +15,7 @@ use crate::models::values::{
     ActorName, BBox, CountryCode, EventId, EventTypeSlug, ExternalId, SearchText, Tag,
     TimeZoneName, TimelineSlug,
 };
+use crate::query_schemas::{BoundingBox, DateOrDateTime, TagFilter};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -27,7 +28,7 @@ pub struct FilterParams {
     /// Start of the window, inclusive: a date written exactly `YYYY-MM-DD` (`2022-01-05`, start of that
     /// day in `tz`; `2022-1-5` is refused, and so is a day that does not exist, such as `2022-02-30`)
     /// or an RFC 3339 date-time.
-    #[param(example = "2022-01-05")]
+    #[param(value_type = Option<DateOrDateTime>, example = "2022-01-05")]
     pub from: Option<String>,
     /// End of the window, inclusive: a date written exactly `YYYY-MM-DD` (`2022-01-07` covers that whole
     /// day in `tz`) or an RFC 3339 date-time.
@@ -35,40 +36,40 @@ pub struct FilterParams {
     /// holds occurred_start, the end of the period that holds occurred_end or occurred_start]`
     /// overlaps `[from, to]`: an event of `precision: month` matches every window that overlaps
     /// its month.
-    #[param(example = "2022-01-07")]
+    #[param(value_type = Option<DateOrDateTime>, example = "2022-01-07")]
     pub to: Option<String>,
     /// IANA time zone in which date-only `from`/`to` are read and statistics are bucketed (default UTC).
-    #[param(example = "Asia/Almaty")]
+    #[param(value_type = Option<TimeZoneName>, example = "Asia/Almaty")]
     pub tz: Option<String>,
     /// Event types, comma-separated (any of them).
     #[serde(rename = "type")]
-    #[param(rename = "type", example = "casualties,military_deployment")]
+    #[param(rename = "type", value_type = Option<Vec<EventTypeSlug>>, style = Form, explode = false, example = json!(["casualties", "military_deployment"]))]
     pub types: Option<String>,
     /// ISO 3166-1 alpha-2 country codes, comma-separated (any of them).
-    #[param(example = "KZ")]
+    #[param(value_type = Option<Vec<CountryCode>>, style = Form, explode = false, example = json!(["KZ"]))]
     pub country: Option<String>,
     /// Actor name (case-insensitive exact match).
-    #[param(example = "CSTO")]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]*[^\u0000-\u0020\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F]*$", example = "CSTO")]
     pub actor: Option<String>,
     /// Tags, comma-separated (events with any of them).
-    #[param(example = "almaty")]
+    #[param(value_type = Option<Vec<TagFilter>>, style = Form, explode = false, example = json!(["almaty"]))]
     pub tag: Option<String>,
     /// Timeline slug.
-    #[param(example = "kazakhstan-2022-unrest")]
+    #[param(value_type = Option<TimelineSlug>, example = "kazakhstan-2022-unrest")]
     pub timeline: Option<String>,
     /// The event's `external_id` (exact match), such as an ACLED `event_id_cnty`.
-    #[param(example = "KAZ9002")]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]*[^\u0000-\u0020\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F]*$", example = "KAZ9002")]
     pub external_id: Option<String>,
     /// Statuses, comma-separated: `reported`, `confirmed`, `disputed`, `retracted`.
-    #[param(example = "reported,confirmed")]
+    #[param(value_type = Option<Vec<EventStatus>>, style = Form, explode = false, example = json!(["reported", "confirmed"]))]
     pub status: Option<String>,
     /// Full-text search over title and summary, in web search syntax: all words must occur
     /// (stemmed in the event's language), `"a phrase"`, `-excluded`, `or`. At most 500 characters.
-    #[param(example = "almaty police")]
+    #[param(value_type = Option<SearchText>, example = "almaty police")]
     pub q: Option<String>,
     /// Bounding box `min_lon,min_lat,max_lon,max_lat` (degrees, edges inclusive): only events whose
     /// coordinates lie inside. `min_lon > max_lon` means a box across the antimeridian.
-    #[param(example = "76.7,43.1,77.1,43.4")]
+    #[param(value_type = Option<BoundingBox>, style = Form, explode = false, example = json!([76.7, 43.1, 77.1, 43.4]))]
     pub bbox: Option<String>,
 }
 
@@ -80,7 +81,7 @@ pub struct HistoryParams {
     /// event as of its latest revision whose `known_at` is not after it. Events first known later
     /// are absent, events deleted later are present, later corrections are not applied. Every
     /// other filter applies to those past values.
-    #[param(example = "2022-01-06T06:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2022-01-06T06:00:00Z")]
     pub as_of: Option<String>,
 }
 
@@ -90,21 +91,40 @@ pub struct HistoryParams {
 pub struct PageParams {
     /// `asc` (default) or `desc` by `occurred_start` then `id`; or `relevance` (only with `q`):
     /// best match first, then by `occurred_start` and `id`.
-    #[param(example = "asc")]
+    #[param(value_type = Option<SortOrder>, example = "asc")]
     pub sort: Option<String>,
     /// Page size, 1 to 500 (default 50). Not with the formats that return the whole result.
-    #[param(example = 50)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<String>,
-    /// Opaque cursor from `next_cursor` (or the `Link: rel="next"` header) of the previous page.
+    /// Opaque cursor from `next_cursor` (or the `Link: rel="next"` header) of the previous page,
+    /// with the same `sort`.
+    #[param(value_type = Option<String>, min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     /// `all`: with `format=csv`, stream the whole result instead of one page.
-    #[param(example = "all")]
+    #[param(value_type = Option<StreamAll>, example = "all")]
     pub stream: Option<String>,
     /// JSON pages only: add `total`, the number of all matching events. `exact` counts them
     /// (as costly as reading every match once); `estimated` asks Postgres's planner (as cheap as
     /// planning the query, but off by as much as its statistics are).
-    #[param(example = "exact")]
+    #[param(value_type = Option<CountModeName>, example = "exact")]
     pub count: Option<String>,
+}
+
+/// `stream=`'s one value, for the spec.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes a parameter in the spec; never built.
+pub enum StreamAll {
+    All,
+}
+
+/// `count=`'s values, for the spec.
+#[derive(ToSchema)]
+#[schema(as = CountMode, rename_all = "lowercase")]
+#[allow(dead_code)] // Describes a parameter in the spec; never built.
+pub enum CountModeName {
+    Exact,
+    Estimated,
 }
 
 /// How to count the matches of a list (`count=`).
@@ -145,7 +165,7 @@ pub struct EventFilter {
     pub as_of: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
     #[default]

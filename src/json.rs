@@ -15,14 +15,21 @@ pub fn parse_body<T: DeserializeOwned>(
     from_value(parse_json(req, body, accepted)?)
 }
 
-/// A JSON body whose media type is one of `accepted`, as JSON.
+/// A JSON body whose media type is one of `accepted`, as JSON. Every JSON
+/// body of the API is an object: anything else is a `422` naming `body`
+/// (serde would read a struct from an array, by position).
 pub fn parse_json(
     req: &HttpRequest,
     body: &[u8],
     accepted: &[&str],
 ) -> Result<serde_json::Value, ApiError> {
     check_content_type(req, accepted)?;
-    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    Ok(value)
 }
 
 /// Converts already-parsed JSON into `T`; a mismatch is a 422 naming the JSON path.

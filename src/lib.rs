@@ -19,6 +19,7 @@ pub mod json;
 pub mod live;
 pub mod models;
 pub mod openapi;
+pub mod query_schemas;
 pub mod rate_limit;
 pub mod routes;
 pub mod schema;

@@ -8,7 +8,11 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::openapi::{document_access, integer_header, problem, problem_content};
 use crate::error::{PROBLEM_JSON, Problem};
+use crate::filter::{CountModeName, SortOrder, StreamAll};
 use crate::formats::geojson::EventFeatureCollection;
+use crate::formats::{EVENT_FORMATS, TABLE_FORMATS};
+use crate::models::values::{SearchText, TimeZoneName};
+use crate::query_schemas::{BoundingBox, DateOrDateTime, TagFilter};
 use crate::routes::listing::{EventList, EventListJson};
 use crate::routes::{
     actors, changes, event_types, events, health, import, metrics, redactions, revisions, stats,
@@ -32,7 +36,11 @@ use crate::telemetry::openapi::document_request_id;
                        `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. `POST` requests accept \
                        `Idempotency-Key` for safe retries (except `POST /v1/import`, whose body is streamed).\n\n\
                        **Request ids.** Every response carries `X-Request-Id`, and every problem body repeats it as \
-                       `request_id`: the server's log lines of that request carry the same id.",
+                       `request_id`: the server's log lines of that request carry the same id.\n\n\
+                       **Methods.** A method a path does not list here (`TRACE`, `HEAD`, `OPTIONS` without CORS \
+                       preflight headers, `DELETE /v1/changes`…) gets `405 Method Not Allowed` (the response \
+                       `MethodNotAllowed`), whose `Allow` header names the methods the path has; a path that \
+                       is not here gets `404`.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
@@ -50,7 +58,13 @@ use crate::telemetry::openapi::document_request_id;
         changes::list_changes, streams::stream_events, streams::stream_timeline, streams::create_stream_token,
         health::healthz, health::readyz, metrics::metrics,
     ),
-    components(schemas(EventListJson, EventFeatureCollection, Problem), responses(EventList)),
+    components(
+        schemas(EventListJson, EventFeatureCollection, Problem, streams::StreamMessage),
+        // The schemas query parameters name (their `value_type`), which utoipa does not collect.
+        schemas(DateOrDateTime, BoundingBox, TagFilter, SearchText, TimeZoneName, SortOrder, StreamAll,
+            CountModeName, import::ImportMode, import::ImportFormat),
+        responses(EventList)
+    ),
     tags(
         (name = "events", description = "Dated news events"),
         (name = "history", description = "Every version of every event: revisions, and reads `as_of` an instant"),
@@ -64,7 +78,7 @@ use crate::telemetry::openapi::document_request_id;
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics for operators"),
     ),
-    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &RequestIdDocs)
+    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &FormatDocs, &PathTimelineDocs, &MethodNotAllowedDocs, &RequestIdDocs)
 )]
 pub struct ApiDoc;
 
@@ -303,6 +317,89 @@ fn document_if_none_match(operation: &mut Operation) {
     );
 }
 
+/// `format=`: on each operation, exactly the formats the server offers there
+/// (the same lists its content negotiation uses).
+struct FormatDocs;
+
+impl Modify for FormatDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let offered = match path.as_str() {
+                "/v1/events" | "/v1/timelines/{slug}/events" => EVENT_FORMATS,
+                "/v1/changes" => changes::FEED_FORMATS,
+                p if p.starts_with("/v1/stats/") => TABLE_FORMATS,
+                _ => continue,
+            };
+            let Some(operation) = item.get.as_mut() else {
+                continue;
+            };
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(p) = parameter
+                    && p.name == "format"
+                    && p.parameter_in == ParameterIn::Query
+                {
+                    p.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(offered.iter().map(|f| f.name())))
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The operations whose path names the timeline refuse the `timeline` filter
+/// (`400`, "the timeline is given by the path"): their spec does not offer it.
+struct PathTimelineDocs;
+
+impl Modify for PathTimelineDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        for path in ["/v1/timelines/{slug}/events", "/v1/timelines/{slug}/stream"] {
+            let parameters = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.get.as_mut())
+                .and_then(|operation| operation.parameters.as_mut());
+            if let Some(parameters) = parameters {
+                parameters.retain(|p| {
+                    !matches!(p, RefOr::T(p) if p.name == "timeline" && p.parameter_in == ParameterIn::Query)
+                });
+            }
+        }
+    }
+}
+
+/// The answer to a method a path does not have (`crate::routes::table`),
+/// described once for clients: no operation answers it, the path does.
+struct MethodNotAllowedDocs;
+
+impl Modify for MethodNotAllowedDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        let mut response = problem(
+            "The path exists, but not with this method; `Allow` names its methods \
+             (e.g. `TRACE /healthz`: `Allow: GET`)",
+        );
+        response.headers.insert(
+            "Allow".into(),
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "The methods of the path, comma-separated: `GET, POST`",
+                ))
+                .build()
+                .into(),
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .responses
+            .insert("MethodNotAllowed".into(), response.into());
+    }
+}
+
 /// The operations of a path, whichever methods it has.
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
@@ -493,5 +590,127 @@ mod tests {
             list_headers.contains(&"ETag".to_owned()),
             "{list_headers:?}"
         );
+    }
+
+    fn parameters<'a>(spec: &'a Spec, path: &str) -> Vec<&'a utoipa::openapi::path::Parameter> {
+        let item = spec.paths.paths.get(path).expect(path);
+        [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+            .flat_map(|op| op.parameters.iter().flatten())
+            .filter_map(|p| match p {
+                RefOr::T(p) => Some(p),
+                RefOr::Ref(_) => None,
+            })
+            .collect()
+    }
+
+    fn schema_json(schema: &Option<RefOr<utoipa::openapi::schema::Schema>>) -> serde_json::Value {
+        serde_json::to_value(schema).unwrap_or_default()
+    }
+
+    /// Every `{id}` is a UUID (the server answers anything else with `400`).
+    #[test]
+    fn every_id_in_a_path_is_a_uuid() {
+        let spec = ApiDoc::openapi();
+        let mut ids = 0;
+        for path in spec.paths.paths.keys().filter(|p| p.contains("{id}")) {
+            for p in parameters(&spec, path) {
+                if p.name == "id" && p.parameter_in == ParameterIn::Path {
+                    ids += 1;
+                    assert_eq!(schema_json(&p.schema)["format"], "uuid", "{path}");
+                }
+            }
+        }
+        assert!(ids >= 12, "{ids}");
+    }
+
+    /// The timeline's own list and stream refuse `timeline`; they do not offer it.
+    #[test]
+    fn operations_whose_path_names_the_timeline_offer_no_timeline_filter() {
+        let spec = ApiDoc::openapi();
+        for path in ["/v1/timelines/{slug}/events", "/v1/timelines/{slug}/stream"] {
+            let names: Vec<_> = parameters(&spec, path)
+                .iter()
+                .map(|p| p.name.clone())
+                .collect();
+            assert!(!names.contains(&"timeline".to_owned()), "{path}: {names:?}");
+            assert!(names.contains(&"type".to_owned()), "{path}: {names:?}");
+        }
+        let names: Vec<_> = parameters(&spec, "/v1/events")
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        assert!(names.contains(&"timeline".to_owned()));
+    }
+
+    /// `format=` offers on each operation exactly what the server serves there.
+    #[test]
+    fn format_offers_exactly_the_formats_each_operation_serves() {
+        let spec = ApiDoc::openapi();
+        let names = |formats: &[crate::formats::Format]| -> serde_json::Value {
+            formats.iter().map(|f| f.name()).collect()
+        };
+        for (path, offered) in [
+            ("/v1/events", names(EVENT_FORMATS)),
+            ("/v1/timelines/{slug}/events", names(EVENT_FORMATS)),
+            ("/v1/stats/histogram", names(TABLE_FORMATS)),
+            ("/v1/stats/casualties", names(TABLE_FORMATS)),
+            ("/v1/changes", names(changes::FEED_FORMATS)),
+        ] {
+            let format = parameters(&spec, path)
+                .into_iter()
+                .find(|p| p.name == "format")
+                .expect(path);
+            assert_eq!(schema_json(&format.schema)["enum"], offered, "{path}");
+        }
+    }
+
+    /// Every `limit` states its bounds, and `bom` is a boolean (so `bom=` is not one).
+    #[test]
+    fn limits_state_their_bounds_and_bom_is_a_boolean() {
+        let spec = ApiDoc::openapi();
+        let mut limits = 0;
+        for path in spec.paths.paths.keys() {
+            for p in parameters(&spec, path) {
+                let schema = schema_json(&p.schema);
+                if p.name == "limit" {
+                    limits += 1;
+                    assert_eq!(schema["type"], "integer", "{path}");
+                    assert_eq!(schema["minimum"], 1, "{path}");
+                    assert!(schema["maximum"].as_i64().is_some(), "{path}");
+                }
+                if p.name == "bom" {
+                    assert_eq!(schema["type"], "boolean", "{path}");
+                }
+            }
+        }
+        assert_eq!(limits, 5);
+    }
+
+    /// Every `$ref` names a component the document has (a parameter's
+    /// `value_type` is not collected by utoipa unless listed in `components`).
+    #[test]
+    fn every_reference_resolves() {
+        let spec = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        found.push(r.clone());
+                    }
+                    map.values().for_each(|v| refs(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&spec, &mut found);
+        assert!(found.len() > 100, "{}", found.len());
+        for r in found {
+            let pointer = r.trim_start_matches('#');
+            assert!(spec.pointer(pointer).is_some(), "{r} does not resolve");
+        }
     }
 }

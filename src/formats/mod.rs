@@ -93,12 +93,16 @@ impl Format {
 #[into_params(parameter_in = Query)]
 pub struct FormatParams {
     /// Output format, overriding `Accept`: `json` (default), `csv`, and on the event lists also
-    /// `ndjson`, `geojson` and `timelinejs`. Handy for links and browsers.
-    #[param(example = "csv")]
+    /// `ndjson`, `geojson` and `timelinejs`. Handy for links and browsers. The response's media
+    /// type: `application/json` (`json`, `timelinejs`), `text/csv` (`csv`),
+    /// `application/x-ndjson` (`ndjson`), `application/geo+json` (`geojson`).
+    /// (Each operation's spec lists the values it offers.)
+    #[param(value_type = Option<String>, example = "csv")]
     pub format: Option<String>,
     /// `true`: start CSV with a UTF-8 byte order mark, which Excel needs to read non-ASCII
     /// text correctly when a file is opened by double-click. CSV only; default `false`.
-    #[param(example = false)]
+    /// `true` or `false`, nothing else (an empty `bom=` is refused).
+    #[param(value_type = Option<bool>, example = false)]
     pub bom: Option<String>,
 }
 

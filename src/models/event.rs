@@ -125,7 +125,12 @@ pub struct Casualty {
     pub kind: CasualtyKind,
     /// Who the casualties were: `protesters`, `police`, `military`, `security_forces`, `civilians`, `unknown`, …
     #[serde(default = "unknown_party")]
-    #[schema(example = "protesters")]
+    #[schema(
+        example = "protesters",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub party: String,
     /// Lower bound (inclusive). Alone, without `max`, it means "at least `min`".
     #[schema(minimum = 0, example = 24)]

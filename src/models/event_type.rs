@@ -20,6 +20,12 @@ pub struct EventType {
 #[schema(example = json!({"slug": "internet_shutdown", "label": "Internet shutdown", "description": "Nationwide or regional internet blackout."}))]
 pub struct NewEventType {
     pub slug: EventTypeSlug,
+    /// 1 to 200 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub label: String,
     #[serde(default)]
     pub description: Option<String>,

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod change;
+pub mod closed_lists;
 pub mod event;
 pub mod event_type;
 pub mod redaction;

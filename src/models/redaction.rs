@@ -15,7 +15,8 @@ pub const MAX_REASON_CHARS: usize = 1000;
 #[schema(example = json!({"reason": "Court order 2026-C-118: names a private person"}))]
 pub struct RedactionInput {
     /// Why the history is erased, 1 to 1000 characters; kept with the redaction and shown with the history.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 1000)]
+    /// Control characters other than line breaks are refused; leading and trailing white space is trimmed.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1000, pattern = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*([^\u0000-\u0009\u000B-\u001F\u007F-\u009F\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\u0000-\u0009\u000B-\u001F\u007F-\u009F\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?)[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     #[serde(default)]
     pub reason: Option<String>,
 }

@@ -236,7 +236,12 @@ pub fn expires_after(lifetime: Duration) -> Result<DateTime<Utc>, String> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "newsroom importer", "scope": "write", "expires_in": "30d"}))]
 pub struct NewToken {
-    /// What the token is for, 1 to 200 characters.
+    /// What the token is for, 1 to 200 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub name: String,
     pub scope: Scope,
     /// Lifetime from now; give this or `expires_at`, or neither for a token that does not expire.

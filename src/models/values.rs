@@ -59,6 +59,10 @@ fn matches_slug(s: &str, max: usize, extra: char) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == extra)
 }
 
+/// Text that is not blank: what `str::trim` leaves something of. The
+/// schemas say so with the pattern `[^…]` of one character outside Rust's
+/// `White_Space` (`\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000`),
+/// spelled out because regex dialects disagree on `\s`.
 fn bounded(s: String, what: &str, max: usize) -> Result<String, String> {
     let len = s.chars().count();
     if s.trim().is_empty() {
@@ -98,8 +102,7 @@ checked_string!(
 
 checked_string!(
     /// ISO 3166-1 alpha-2 country code (upper case; `XK` for Kosovo is accepted).
-    #[derive(ToSchema)]
-    #[schema(value_type = String, example = "KZ", pattern = "^[A-Z]{2}$")]
+    /// Its schema, the list itself, is in `closed_lists`.
     CountryCode,
     |s| {
         let upper = s.to_ascii_uppercase();
@@ -112,9 +115,7 @@ checked_string!(
 );
 
 checked_string!(
-    /// IANA time zone name.
-    #[derive(ToSchema)]
-    #[schema(value_type = String, example = "Asia/Almaty")]
+    /// IANA time zone name. Its schema, every name, is in `closed_lists`.
     TimeZoneName,
     |s| match s.parse::<chrono_tz::Tz>() {
         Ok(_) => Ok(s),
@@ -143,7 +144,7 @@ checked_string!(
 checked_string!(
     /// Event title, 1 to 300 characters.
     #[derive(ToSchema)]
-    #[schema(value_type = String, min_length = 1, max_length = 300)]
+    #[schema(value_type = String, min_length = 1, max_length = 300, pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     Title,
     |s| bounded(s, "title", 300)
 );
@@ -151,7 +152,7 @@ checked_string!(
 checked_string!(
     /// Caller-chosen unique id, so that an importer can re-send an event without duplicating it.
     #[derive(ToSchema)]
-    #[schema(value_type = String, min_length = 1, max_length = 200, example = "kz-2022-almaty-deaths-night")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]", example = "kz-2022-almaty-deaths-night")]
     ExternalId,
     |s| bounded(s, "external_id", 200)
 );
@@ -159,7 +160,7 @@ checked_string!(
 checked_string!(
     /// Short free-form label; `,` and `;` are reserved as list separators.
     #[derive(ToSchema)]
-    #[schema(value_type = String, min_length = 1, max_length = 64, example = "almaty")]
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^[^,;]*[^,;\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^,;]*$", example = "almaty")]
     Tag,
     |s| {
         let s = bounded(s, "tag", 64)?;
@@ -174,7 +175,7 @@ checked_string!(
 checked_string!(
     /// Name of an actor (person, organization, state), 1 to 200 characters.
     #[derive(ToSchema)]
-    #[schema(value_type = String, min_length = 1, max_length = 200, example = "Saltanat Azirbek")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]", example = "Saltanat Azirbek")]
     ActorName,
     |s| bounded(s.trim().to_owned(), "actor name", 200)
 );
@@ -204,7 +205,7 @@ checked_string!(
 checked_string!(
     /// Full-text search input (`q=`), in web search syntax: words, `"quoted phrases"`, `-excluded`, `or`.
     #[derive(ToSchema)]
-    #[schema(value_type = String, min_length = 1, max_length = 500, example = "almaty police")]
+    #[schema(value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$", example = "almaty police")]
     SearchText,
     |s| {
         let s = bounded(s.trim().to_owned(), "the search text", 500)?;
@@ -308,7 +309,7 @@ impl fmt::Display for EventId {
     }
 }
 
-const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+pub(crate) const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
 
 #[cfg(test)]
 mod properties;

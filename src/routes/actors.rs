@@ -17,11 +17,13 @@ use crate::telemetry::rows::Rows;
 #[into_params(parameter_in = Query)]
 pub struct ActorQuery {
     /// Case-insensitive name prefix.
-    #[param(example = "sal")]
+    #[param(value_type = Option<String>, pattern = r"^[^\u0000-\u001F\u007F]*$", example = "sal")]
     pub q: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<String>,
     /// Opaque cursor from `next_cursor`.
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
 /// What the feed offers.
-const FEED_FORMATS: &[Format] = &[Format::Json, Format::Ndjson];
+pub const FEED_FORMATS: &[Format] = &[Format::Json, Format::Ndjson];
 pub const DEFAULT_FEED_LIMIT: i64 = 100;
 pub const MAX_FEED_LIMIT: i64 = 1000;
 /// Changes per statement while an NDJSON export of the feed is written.
@@ -35,7 +35,7 @@ pub const NEXT_CURSOR: HeaderName = HeaderName::from_static(NEXT_CURSOR_HEADER);
 pub struct FeedParams {
     /// A cursor from the feed (`next_cursor`, an entry's `cursor`, or a stream message's `id`):
     /// the changes after it. Without `after` and `since`, the feed from its beginning.
-    #[param(example = "8812-10443", pattern = r"^[0-9]{1,19}-[0-9]{1,19}$")]
+    #[param(example = "8812-10443", pattern = r"^[0-9]{1,18}-[0-9]{1,18}$")]
     pub after: Option<String>,
     /// For a first sync: the changes recorded at or after this instant (RFC 3339 date-time with
     /// offset), and possibly a few recorded shortly before it. Not with `after`.
@@ -49,10 +49,10 @@ pub struct FeedParams {
 pub struct FeedPageParams {
     /// Changes per JSON page, 1 to 1000 (default 100). Not with NDJSON, which carries every
     /// settled change after the start.
-    #[param(example = 100, minimum = 1, maximum = 1000)]
+    #[param(value_type = Option<i64>, example = 100, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `json` (default) or `ndjson`, overriding `Accept`.
-    #[param(example = "ndjson")]
+    #[param(value_type = Option<String>, example = "ndjson")]
     pub format: Option<String>,
 }
 

@@ -106,14 +106,14 @@ async fn event_body(
 pub struct EventReadParams {
     /// The event as it was known at this instant (RFC 3339 with offset): the snapshot of its latest
     /// revision whose `known_at` is not after it. `404` if it was not known yet, or deleted by then.
-    #[param(example = "2022-01-06T06:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2022-01-06T06:00:00Z")]
     pub as_of: Option<String>,
 }
 
 /// Get one event, as it is now or as it was known at an instant.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
-    params(("id" = String, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
+    params(("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
         EventReadParams),
     responses(
         (status = 200, description = "The event", body = Event, headers(("ETag" = String, description = "The version, e.g. `\"3\"`"))),
@@ -166,7 +166,7 @@ pub async fn get_event(
 /// `Content-Location` naming that URL. `GET /v1/events?external_id=` filters
 /// lists (and `as_of` reads) the same way.
 #[utoipa::path(get, path = "/v1/events/by-external-id/{external_id}", tag = "events",
-    params(("external_id" = String, Path, description = "The event's `external_id` (1 to 200 characters, percent-encoded)", example = "KAZ9002")),
+    params(("external_id" = String, Path, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]*[^\u0000-\u0020\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F]*$", description = "The event's `external_id` (1 to 200 characters, not blank, percent-encoded)", example = "KAZ9002")),
     responses(
         (status = 200, description = "The event", body = Event, headers(
             ("ETag" = String, description = "The version, e.g. `\"3\"`"),
@@ -203,8 +203,8 @@ pub async fn get_event_by_external_id(
 /// change applies only if nobody changed the event since that version.
 #[utoipa::path(patch, path = "/v1/events/{id}", tag = "events",
     params(
-        ("id" = String, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "Apply only to this version, e.g. `\"3\"`"),
+        ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     request_body(description = "A merge patch of the writable fields (see EventInput)",
@@ -235,12 +235,6 @@ pub async fn patch_event(
     let expected = expected_version(&req, &state)?;
     let meta = params.change_meta(&caller)?;
     let patch: serde_json::Value = parse_body(&req, &body, &[MERGE_PATCH_JSON, JSON])?;
-    if !patch.is_object() {
-        return Err(ApiError::invalid(
-            "body",
-            "a merge patch must be a JSON object",
-        ));
-    }
     let mut conn = state.pool.get().await?;
     let event = db::events::patch(&mut conn, id, patch, expected, &meta).await?;
     Ok(event_response(HttpResponse::Ok(), &event))
@@ -251,8 +245,8 @@ pub async fn patch_event(
 /// Fields absent from the body take their defaults, as on creation.
 #[utoipa::path(put, path = "/v1/events/{id}", tag = "events",
     params(
-        ("id" = String, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "Apply only to this version, e.g. `\"3\"`"),
+        ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     request_body(content = EventInput, content_type = "application/json"),
@@ -286,8 +280,8 @@ pub async fn replace_event(
 /// Delete an event (soft: it disappears from reads, its history is kept).
 #[utoipa::path(delete, path = "/v1/events/{id}", tag = "events",
     params(
-        ("id" = String, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "Delete only this version, e.g. `\"3\"`"),
+        ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Delete only this version, e.g. `\"3\"`"),
         WriteParams,
     ),
     responses(
@@ -295,6 +289,7 @@ pub async fn replace_event(
         (status = 400, description = "Malformed id or If-Match"),
         (status = 404, description = "No such event, or already deleted"),
         VersionMismatch,
+        KnownAtOutOfOrder,
         IfMatchRequired,
     ))]
 pub async fn delete_event(
@@ -319,8 +314,8 @@ pub async fn delete_event(
 /// the restore each see what was known then.
 #[utoipa::path(post, path = "/v1/events/{id}/restore", tag = "events",
     params(
-        ("id" = String, Path, description = "Event id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "Restore only if the deleted event is at this version, e.g. `\"4\"`"),
+        ("id" = uuid::Uuid, Path, description = "Event id (UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Restore only if the deleted event is at this version, e.g. `\"4\"`"),
         WriteParams,
     ),
     responses(

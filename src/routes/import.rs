@@ -1,6 +1,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -17,17 +17,35 @@ pub struct ImportParams {
     /// `create` (default): a record whose `id` or `external_id` is taken fails the import.
     /// `upsert`: it replaces that event (a new version and revision; none if nothing changed);
     /// a record matches the event with its `id` if there is one, else the one with its `external_id`.
-    #[param(example = "upsert")]
+    #[param(value_type = Option<ImportMode>, example = "upsert")]
     pub mode: Option<String>,
-    /// `acled`: the `text/csv` body is an ACLED export, mapped as docs/import.md documents.
+    /// `acled`: the `text/csv` body is an ACLED export, mapped as docs/import.md documents
+    /// (only with `Content-Type: text/csv`; any other body gets `415`).
     /// Without it, the body is in Chronik's own format, as `Content-Type` says.
-    #[param(example = "acled")]
+    #[param(value_type = Option<ImportFormat>, example = "acled")]
     pub format: Option<String>,
     /// When the imported information became public, RFC 3339 with offset, for every record that
     /// brings none of its own (ACLED rows bring their `timestamp`). Not in the future, and not
     /// before a replaced event's previous revision's `known_at`. Default: now.
-    #[param(example = "2022-01-06T09:30:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2022-01-06T09:30:00Z")]
     pub known_at: Option<String>,
+}
+
+/// `mode=`'s values, for the spec.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes a parameter in the spec; never built.
+pub enum ImportMode {
+    Create,
+    Upsert,
+}
+
+/// `format=`'s one value, for the spec.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes a parameter in the spec; never built.
+pub enum ImportFormat {
+    Acled,
 }
 
 const NDJSON: &str = "application/x-ndjson";

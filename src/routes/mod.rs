@@ -86,7 +86,7 @@ pub struct WriteParams {
     /// When the information this change records became public, RFC 3339 with offset (for example
     /// the time a live article was updated, when backfilling a story). Not in the future, and not
     /// before the event's previous revision's `known_at`. Default: now. `as_of` reads by it.
-    #[param(example = "2022-01-06T09:30:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2022-01-06T09:30:00Z")]
     pub known_at: Option<String>,
 }
 

@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// redaction itself (who, when, why) is kept and shown with the revisions. It
 /// cannot be undone, and the event can no longer be restored.
 #[utoipa::path(post, path = "/v1/events/{id}/redaction", tag = "history",
-    params(("id" = String, Path, description = "Event id (UUID) of a deleted event", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01")),
+    params(("id" = uuid::Uuid, Path, description = "Event id (UUID) of a deleted event", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01")),
     request_body(content = RedactionInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The history is redacted", body = Redaction),

@@ -21,9 +21,10 @@ pub const MAX_LIMIT: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct RevisionParams {
     /// Page size, 1 to 1000 (default 100).
-    #[param(example = 100)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<String>,
     /// Opaque cursor from `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -67,7 +68,7 @@ impl RevisionParams {
 /// it (`author`, the token's id) and which fields changed. A deleted event
 /// keeps its history, so its revisions stay listed.
 #[utoipa::path(get, path = "/v1/events/{id}/revisions", tag = "history",
-    params(("id" = String, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"), RevisionParams),
+    params(("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"), RevisionParams),
     responses(
         (status = 200, description = "The revisions, oldest first; `Link: rel=\"next\"` when more follow", body = RevisionPage,
             headers(("ETag" = String, description = "Changes when the list does; send it as `If-None-Match` to get `304`")),
@@ -112,8 +113,8 @@ pub async fn list_revisions(
 /// The event exactly as that revision left it, with the revision's metadata.
 #[utoipa::path(get, path = "/v1/events/{id}/revisions/{version}", tag = "history",
     params(
-        ("id" = String, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
-        ("version" = i32, Path, description = "The version, from 1", example = 2),
+        ("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
+        ("version" = i32, Path, minimum = 1, description = "The version, from 1", example = 2),
     ),
     responses(
         (status = 200, description = "The revision and the event as it was then", body = RevisionDetail),

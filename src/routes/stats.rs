@@ -21,7 +21,7 @@ pub struct HistogramParams {
     /// Buckets are whole calendar units, not clipped to the window: the first bucket's `start`
     /// is the start of the week (month, year) holding `from`, so it may lie before `from`
     /// (and the last bucket's `end` after `to`); its count holds only events in the window.
-    #[param(example = "day")]
+    #[param(value_type = Option<Bucket>, example = "day")]
     pub bucket: Option<String>,
 }
 
@@ -30,7 +30,7 @@ pub struct HistogramParams {
 pub struct CasualtyParams {
     /// What to group by besides casualty kind and status, comma-separated: `party`, `day`
     /// (of the event's start in `tz`), `type`; `kind` alone (the default) groups by kind and status only.
-    #[param(example = "party")]
+    #[param(value_type = Option<Vec<Dimension>>, style = Form, explode = false, example = json!(["party"]))]
     pub group_by: Option<String>,
 }
 

@@ -37,6 +37,21 @@ pub struct StreamAuthParams {
     pub access_token: Option<String>,
 }
 
+/// One message of a stream, as a client's SSE parser reads it (the schema
+/// of each event of the `text/event-stream` body).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes responses in the spec; never built.
+pub struct StreamMessage {
+    /// The change's feed cursor: resume after it (`Last-Event-ID`, `after`).
+    #[schema(example = "8812-10443")]
+    id: Option<String>,
+    /// The change's `kind` (`created`, `updated`, `deleted`, `restored`, `left`), or `resume`.
+    #[schema(example = "created")]
+    event: Option<String>,
+    /// The feed entry (a `Change`) as JSON, on one line.
+    data: String,
+}
+
 /// Where a stream starts, and the name of what said so (`after`, `Last-Event-ID`).
 type StartFrom = Option<(Start, &'static str)>;
 
@@ -105,11 +120,11 @@ impl StreamQuery {
 /// Every instance delivers every change, whichever instance wrote it.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "changes",
     params(FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,18}-[0-9]{1,18}$", description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream (it does not end unless the client is too slow or the server stops)",
             content_type = "text/event-stream",
-            body = String,
+            body = StreamMessage,
             headers(("Cache-Control" = String, description = "`no-cache`")),
             example = json!("retry: 3000\n: changes after 8812-0\n\nid: 8812-10443\nevent: created\ndata: {\"cursor\":\"8812-10443\",\"kind\":\"created\",\"event_id\":\"01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01\",\"version\":1}\n\n: heartbeat\n\n")),
         (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (or a cursor ahead of this store's feed: another store's), or `type` or `timeline` names nothing known"),
@@ -131,11 +146,11 @@ pub async fn stream_events(
 /// `GET /v1/events/stream?timeline={slug}`: the changes of the events on the timeline, and a
 /// `left` message when one leaves it. Messages, reconnection and limits as there.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/stream", tag = "changes",
-    params(("slug" = String, Path, description = "Timeline slug", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", example = "kazakhstan-2022-unrest"),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest"),
         FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last message received: resume after it", example = "8812-10443")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,18}-[0-9]{1,18}$", description = "The `id` of the last message received: resume after it", example = "8812-10443")),
     responses(
-        (status = 200, description = "The stream", content_type = "text/event-stream", body = String,
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = StreamMessage,
             headers(("Cache-Control" = String, description = "`no-cache`"))),
         (status = 400, description = "A query parameter or `Last-Event-ID` is invalid or unknown (`timeline` is given by the path)"),
         (status = 404, description = "No such timeline"),

@@ -1,19 +1,26 @@
 //! The route table: every `/v1` operation, the access it needs, and its
 //! handler, in one list, and beside it the operators' operations outside
-//! `/v1` that need a token ([`operator`]). The server registers them
-//! ([`Resources`]) and the OpenAPI spec documents them ([`Operations`]), so
-//! neither can drift from the other, and no handler can be routed without
-//! stating who may call it.
+//! `/v1` that need a token ([`operator`]) and the public health checks
+//! ([`unversioned`]). The server registers them ([`Resources`]) and the
+//! OpenAPI spec documents them ([`Operations`]), so neither can drift from
+//! the other, and no handler can be routed without stating who may call it.
+//!
+//! A method a path is not routed for gets `405 Method Not Allowed` with
+//! `Allow` naming the methods this table routes on it ([`not_allowed`]),
+//! whatever registered the path: every path the server knows is here.
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::error::InternalError;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{Error, FromRequest, Handler, Resource, Responder, Route, web};
+use actix_web::{
+    Error, FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route, web,
+};
 
 use super::{
-    actors, changes, event_types, events, import, metrics, redactions, revisions, stats, streams,
-    timelines, tokens,
+    actors, changes, event_types, events, health, import, metrics, redactions, revisions, stats,
+    streams, timelines, tokens,
 };
 use crate::auth::middleware::require;
 use crate::auth::policy::{ADMIN, ANY_TOKEN, Access, Operation, READ, WRITE};
@@ -25,7 +32,7 @@ pub const PREFIX: &str = "/v1";
 /// Something routes are added to: the server, or the spec.
 pub trait RouteTable {
     /// `method` on `path` (below the table's prefix: [`PREFIX`] for [`v1`],
-    /// none for [`operator`]), served by `handler` to callers with `access`.
+    /// none for the others), served by `handler` to callers with `access`.
     fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
     where
         F: Handler<Args>,
@@ -74,17 +81,34 @@ pub fn v1(t: &mut impl RouteTable) {
     t.add(M::POST,   "/stream-tokens",                       ANY_TOKEN, streams::create_stream_token);
 }
 
-/// For operators, outside [`PREFIX`] (whole paths). The public ones
-/// (`/healthz`, `/readyz`, the spec and its docs) are routed in `app`.
+/// For operators, outside [`PREFIX`] (whole paths), behind the access
+/// middleware that identifies the caller (registered in `crate::app`).
 #[rustfmt::skip]
 pub fn operator(t: &mut impl RouteTable) {
     use Method as M;
     // Also served, without a token, on `CHRONIK_METRICS_ADDR` (a private address).
-    t.add(M::GET,    "/metrics",                             ADMIN, metrics::metrics);
+    t.add(M::GET, "/metrics", ADMIN, metrics::metrics);
 }
 
+/// The unversioned operations: health checks, for load balancers and
+/// orchestrators, outside `/v1` and its access rules (never rate-limited).
+#[rustfmt::skip]
+pub fn unversioned(t: &mut impl RouteTable) {
+    use Method as M;
+    t.add(M::GET, "/healthz", Access::Public, health::healthz);
+    t.add(M::GET, "/readyz",  Access::Public, health::readyz);
+}
+
+/// The interactive docs (`utoipa-swagger-ui`, registered in `crate::app`),
+/// the redirect to them, and the spec: not API operations, but known paths,
+/// served to `GET` only, so other methods get `405` there too.
+pub const DOCS_UI: &str = "/docs/{_:.*}";
+pub const DOCS_REDIRECT: &str = "/docs";
+pub const SPEC: &str = "/openapi.json";
+const DOCS: [&str; 3] = [DOCS_REDIRECT, DOCS_UI, SPEC];
+
 /// The table as data, for the spec and for tests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Operations {
     /// What the paths added are below.
     prefix: &'static str,
@@ -106,7 +130,8 @@ impl RouteTable for Operations {
     }
 }
 
-/// Every operation of [`v1`] and [`operator`].
+/// Every operation of [`v1`] and [`operator`] (the health checks are
+/// documented by their handlers: public, outside the access rules).
 pub fn operations() -> Vec<Operation> {
     let mut table = Operations {
         prefix: PREFIX,
@@ -119,9 +144,13 @@ pub fn operations() -> Vec<Operation> {
 }
 
 /// The table as actix resources, one per path, each route behind its own
-/// access rule (checked after routing) and, for `POST`, `Idempotency-Key`.
+/// access rule (checked after routing) and, for `POST`, `Idempotency-Key`;
+/// other methods get [`not_allowed`] with the methods routed on the path.
 #[derive(Default)]
-pub struct Resources(Vec<(&'static str, Resource)>);
+pub struct Resources {
+    prefix: &'static str,
+    resources: Vec<(&'static str, Resource, Vec<Method>)>,
+}
 
 impl RouteTable for Resources {
     fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
@@ -131,37 +160,97 @@ impl RouteTable for Resources {
         F::Output: Responder + 'static,
     {
         let route = web::method(method.clone()).to(handler);
-        let route = announcing(with_idempotency(route, &method, path), &method).wrap(from_fn(
-            move |req: ServiceRequest, next: Next<BoxBody>| require(access, req, next),
-        ));
+        let route = announcing(with_idempotency(route, &method, path), &method);
+        // Public operations are served outside the access middleware, which `require` needs.
+        let route = match access {
+            Access::Public => route,
+            _ => route.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                require(access, req, next)
+            })),
+        };
         // A path is one resource: actix does not look past the first resource a path matches.
-        let at = match self.0.iter().position(|(p, _)| *p == path) {
+        let at = match self.resources.iter().position(|(p, ..)| *p == path) {
             Some(at) => at,
             None => {
-                self.0.push((path, web::resource(path)));
-                self.0.len() - 1
+                self.resources.push((path, web::resource(path), Vec::new()));
+                self.resources.len() - 1
             }
         };
-        let (p, resource) = self.0.remove(at);
-        self.0.insert(at, (p, resource.route(route)));
+        let (p, resource, mut methods) = self.resources.remove(at);
+        methods.push(method);
+        self.resources
+            .insert(at, (p, resource.route(route), methods));
     }
 }
 
 impl Resources {
     /// The resources of [`v1`], to register under [`PREFIX`].
     pub fn v1() -> Vec<Resource> {
-        let mut table = Self::default();
+        let mut table = Self {
+            prefix: PREFIX,
+            ..Self::default()
+        };
         v1(&mut table);
-        table.0.into_iter().map(|(_, resource)| resource).collect()
+        table.finish()
     }
 
-    /// The resources of [`operator`], to register at the root, each behind
-    /// the access middleware that identifies the caller.
+    /// The resources of [`operator`], to register at the root, each to be
+    /// wrapped in the access middleware that identifies the caller.
     pub fn operator() -> Vec<Resource> {
         let mut table = Self::default();
         operator(&mut table);
-        table.0.into_iter().map(|(_, resource)| resource).collect()
+        table.finish()
     }
+
+    /// The resources of [`unversioned`], to register at the root.
+    pub fn unversioned() -> Vec<Resource> {
+        let mut table = Self::default();
+        unversioned(&mut table);
+        table.finish()
+    }
+
+    fn finish(self) -> Vec<Resource> {
+        let prefix = self.prefix;
+        self.resources
+            .into_iter()
+            .map(|(path, resource, methods)| {
+                resource.default_service(not_allowed(format!("{prefix}{path}"), methods))
+            })
+            .collect()
+    }
+}
+
+/// The [`DOCS`] paths' answer to any method but `GET` (which the docs'
+/// own resources serve before this one is reached).
+pub fn docs_not_allowed() -> Vec<Resource> {
+    DOCS.iter()
+        .map(|path| {
+            let shown = path.split("{_").next().unwrap_or(path);
+            web::resource(*path).default_service(not_allowed(shown.to_owned(), vec![Method::GET]))
+        })
+        .collect()
+}
+
+/// `405 Method Not Allowed` for `path`, with `Allow` naming `methods`. The
+/// app's error handler makes it problem+json, with this detail, keeping `Allow`.
+fn not_allowed(path: String, methods: Vec<Method>) -> Route {
+    let allow = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    web::to(move |req: HttpRequest| {
+        let detail = format!(
+            "{} is not a method of {path}; it allows {allow}",
+            req.method()
+        );
+        let response = HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allow.clone()))
+            .finish();
+        std::future::ready(Err::<HttpResponse, _>(Error::from(
+            InternalError::from_response(detail, response),
+        )))
+    })
 }
 
 /// `POST`s take `Idempotency-Key`, except those whose body is streamed, which refuse it.

@@ -61,7 +61,7 @@ pub async fn create_timeline(
 
 /// Get a timeline with its event statistics.
 #[utoipa::path(get, path = "/v1/timelines/{slug}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest")),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest")),
     responses(
         (status = 200, description = "The timeline", body = Timeline),
         (status = 400, description = "Malformed slug"),
@@ -81,7 +81,7 @@ pub async fn get_timeline(
 
 /// Change a timeline's title or description (JSON merge patch).
 #[utoipa::path(patch, path = "/v1/timelines/{slug}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug")),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug")),
     request_body(content(
         (TimelinePatch = "application/merge-patch+json"),
         (TimelinePatch = "application/json"),
@@ -108,7 +108,7 @@ pub async fn patch_timeline(
 
 /// Delete a timeline. Its events stay; each loses the timeline from its `timelines` (a new version).
 #[utoipa::path(delete, path = "/v1/timelines/{slug}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug")),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug")),
     responses(
         (status = 204, description = "Deleted"),
         NoSuchTimeline,
@@ -129,7 +129,7 @@ pub async fn delete_timeline(
 /// With `format=timelinejs` the document opens with the timeline's title and
 /// description, ready for `new TL.Timeline(element, url)`.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/events", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug", example = "kazakhstan-2022-unrest"),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest"),
         FilterParams, HistoryParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
@@ -161,7 +161,7 @@ pub async fn list_timeline_events(
 
 /// Add an event to a timeline (idempotent).
 #[utoipa::path(put, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug"), ("id" = uuid::Uuid, Path, description = "Event id (UUID)"), WriteParams),
     responses(
         (status = 204, description = "The event is on the timeline (a new event version if it was not before)"),
         (status = 400, description = "Malformed slug, id or known_at"),
@@ -179,7 +179,7 @@ pub async fn add_timeline_event(
 
 /// Remove an event from a timeline (idempotent; the event itself stays).
 #[utoipa::path(delete, path = "/v1/timelines/{slug}/events/{id}", tag = "timelines",
-    params(("slug" = String, Path, description = "Timeline slug"), ("id" = String, Path, description = "Event id (UUID)"), WriteParams),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug"), ("id" = uuid::Uuid, Path, description = "Event id (UUID)"), WriteParams),
     responses(
         (status = 204, description = "The event is not on the timeline (a new event version if it was before)"),
         (status = 400, description = "Malformed slug, id or known_at"),

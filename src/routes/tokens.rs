@@ -87,7 +87,7 @@ pub async fn list_tokens(
 
 /// Get one token (without its secret).
 #[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "Token id (UUID)", example = "01943b10-2f4e-7a31-8c55-0b7e4d2f9a10")),
+    params(("id" = uuid::Uuid, Path, description = "Token id (UUID)", example = "01943b10-2f4e-7a31-8c55-0b7e4d2f9a10")),
     responses(
         (status = 200, description = "The token", body = Token),
         (status = 400, description = "The id is not a UUID"),
@@ -107,7 +107,7 @@ pub async fn get_token(
 
 /// Revoke a token: from now on it gets `401`. Revoking twice is harmless.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "Token id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Token id (UUID)")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "The id is not a UUID"),

@@ -268,6 +268,18 @@ async fn csv_can_start_with_a_byte_order_mark_for_excel() {
         .assert_problem(400, "bom");
 }
 
+/// `bom` is a boolean (the spec's schema says so): an empty value is not one.
+#[tokio::test]
+async fn an_empty_bom_is_refused_naming_it() {
+    let app = spawn_app().await;
+    app.get("/v1/events?format=csv&bom=")
+        .await
+        .assert_problem(400, "bom");
+    app.get("/v1/stats/histogram?format=csv&bom=")
+        .await
+        .assert_problem(400, "bom");
+}
+
 #[tokio::test]
 async fn ndjson_streams_every_matching_event_as_one_json_per_line() {
     let app = spawn_app().await;

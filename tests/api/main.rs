@@ -29,6 +29,7 @@ mod idempotency;
 mod import;
 mod import_limits;
 mod list_filters;
+mod methods;
 mod metrics;
 mod migrations;
 mod outage;

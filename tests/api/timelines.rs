@@ -198,3 +198,27 @@ async fn on_two_timelines(app: &TestApp) -> serde_json::Value {
     ))
     .await
 }
+
+/// serde reads a struct from an array by position; a body that is not an
+/// object is refused instead (it once patched a timeline from `[null, null]`).
+#[tokio::test]
+async fn a_timeline_patch_that_is_not_an_object_is_refused_naming_the_body() {
+    let app = spawn_app().await;
+    app.create_timeline("kz").await;
+    let reply = app.patch("/v1/timelines/kz", &json!([null, null])).await;
+    reply.assert_problem(422, "body");
+    assert_eq!(
+        app.get("/v1/timelines/kz").await.body["title"],
+        "Timeline kz"
+    );
+}
+
+#[tokio::test]
+async fn a_new_timeline_given_as_an_array_is_refused_naming_the_body() {
+    let app = spawn_app().await;
+    let reply = app
+        .post("/v1/timelines", &json!(["kz", "Kazakhstan", null]))
+        .await;
+    reply.assert_problem(422, "body");
+    assert_eq!(app.get("/v1/timelines/kz").await.status, 404);
+}
