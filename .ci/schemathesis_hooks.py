@@ -126,9 +126,13 @@ def _histogram(query):
         query["from"], query["to"] = "2022-01-01", "2022-12-31"
 
 
-def _feed(query, headers):
+def _feed(query, headers, stream):
     if "after" in query and "since" in query:
         _drop(query, "since")  # "Not with `after`"
+    if stream and not ({"after", "since"} & query.keys() or "Last-Event-ID" in headers):
+        # A stream read from the start sends its first message at once (a
+        # stream from now stays silent until something changes).
+        query["after"] = FEED_START
     if "after" in query:
         query["after"] = FEED_START
     if "Last-Event-ID" in headers:
@@ -158,7 +162,7 @@ def before_call(ctx, case, kwargs):
     if path == "/v1/stats/histogram":
         _histogram(query)
     if path in FEEDS:
-        _feed(query, headers)
+        _feed(query, headers, path.endswith("/stream"))
     if path in LISTS | PAGED:
         # "Opaque cursor from `next_cursor`": only a page gives one out.
         _drop(query, "cursor")
