@@ -78,7 +78,7 @@ use crate::telemetry::openapi::document_request_id;
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics for operators"),
     ),
-    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &FormatDocs, &PathTimelineDocs, &MethodNotAllowedDocs, &RequestIdDocs)
+    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &FormatDocs, &PathTimelineDocs, &MethodNotAllowedDocs, &EventPatchDocs, &RequestIdDocs)
 )]
 pub struct ApiDoc;
 
@@ -350,6 +350,15 @@ impl Modify for FormatDocs {
     }
 }
 
+/// The body of `PATCH /v1/events/{id}`: a patch of `EventInput`.
+struct EventPatchDocs;
+
+impl Modify for EventPatchDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        crate::models::event_patch::document_event_patch(openapi);
+    }
+}
+
 /// The operations whose path names the timeline refuse the `timeline` filter
 /// (`400`, "the timeline is given by the path"): their spec does not offer it.
 struct PathTimelineDocs;
@@ -423,6 +432,21 @@ pub fn json() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event's `PATCH` takes an `EventPatch`; a timeline's keeps its own body.
+    #[test]
+    fn only_an_events_patch_takes_an_event_patch() {
+        let spec = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let body = |path: &str| spec["paths"][path]["patch"]["requestBody"]["content"].clone();
+        let event_patch = serde_json::json!({"$ref": "#/components/schemas/EventPatch"});
+        for content in body("/v1/events/{id}").as_object().unwrap().values() {
+            assert_eq!(content["schema"], event_patch);
+        }
+        for content in body("/v1/timelines/{slug}").as_object().unwrap().values() {
+            assert_ne!(content["schema"], event_patch);
+        }
+        assert!(spec["components"]["schemas"]["EventPatch"]["required"].is_null());
+    }
 
     /// The spec documents exactly the operations the route table serves
     /// (`/v1`, and the operators' `/metrics`).

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod change;
 pub mod closed_lists;
 pub mod event;
+pub mod event_patch;
 pub mod event_type;
 pub mod redaction;
 pub mod revision;

@@ -207,7 +207,7 @@ pub async fn get_event_by_external_id(
         ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,9}")$"#, description = "Apply only to this version, e.g. `\"3\"`"),
         WriteParams,
     ),
-    request_body(description = "A merge patch of the writable fields (see EventInput)",
+    request_body(description = "A merge patch of the writable fields (the schema EventPatch, derived from EventInput)",
         content(
             (serde_json::Value = "application/merge-patch+json",
                 example = json!({"casualties": [{"kind": "killed", "party": "protesters", "min": 26, "max": 26, "status": "confirmed"}], "status": "confirmed"})),
@@ -221,6 +221,7 @@ pub async fn get_event_by_external_id(
         VersionMismatch,
         IfMatchRequired,
         UnsupportedContentType,
+        (status = 409, description = "`external_id` belongs to another event"),
         (status = 422, description = "The patched event is invalid"),
     ))]
 pub async fn patch_event(

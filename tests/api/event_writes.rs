@@ -262,6 +262,24 @@ async fn duplicate_external_id_is_409_and_writes_nothing() {
     );
 }
 
+/// Patching in another event's `external_id` is the `409` the spec lists
+/// for `PATCH` (found by schemathesis), and changes nothing.
+#[tokio::test]
+async fn patching_in_a_taken_external_id_is_409_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_event(&with(
+        event("a", "2022-01-05T00:00:00Z"),
+        json!({"external_id": "taken"}),
+    ))
+    .await;
+    let other = app.create_event(&event("b", "2022-01-06T00:00:00Z")).await;
+    let path = format!("/v1/events/{}", other["id"].as_str().unwrap());
+    let reply = app.patch(&path, &json!({"external_id": "taken"})).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    assert_eq!(app.get(&path).await.body, other);
+}
+
 #[tokio::test]
 async fn actors_match_case_insensitively_and_sources_dedupe_by_url_keeping_each_citation() {
     let app = spawn_app().await;
@@ -384,6 +402,53 @@ async fn invalid_patch_is_422_and_changes_nothing() {
         .assert_problem(422, "body");
     let now = app.get(&path).await;
     assert_eq!(now.body, created);
+}
+
+/// What the spec's `EventPatch` declares nullable, the server takes: `null`
+/// resets a field that has a default.
+#[tokio::test]
+async fn patch_null_resets_every_field_with_a_default() {
+    let app = spawn_app().await;
+    let created = app
+        .create_event(&with(
+            event("t", "2022-01-05T00:00:00Z"),
+            json!({"tags": ["a"], "precision": "hour", "status": "confirmed",
+                   "location": {"name": "Almaty", "country_code": "KZ"}}),
+        ))
+        .await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .patch(
+            &path,
+            &json!({"tags": null, "precision": null, "status": null, "location": null,
+                    "actors": null, "casualties": null, "sources": null, "timelines": null}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["tags"], json!([]));
+    assert_eq!(reply.body["precision"], "day");
+    assert_eq!(reply.body["status"], "reported");
+    assert_eq!(reply.body["location"], json!(null));
+}
+
+/// A patch's `location` is merged into the stored one (RFC 7396), as the
+/// spec's `EventPatch` says.
+#[tokio::test]
+async fn patch_merges_into_the_stored_location() {
+    let app = spawn_app().await;
+    let created = app
+        .create_event(&with(
+            event("t", "2022-01-05T00:00:00Z"),
+            json!({"location": {"name": "Almaty", "country_code": "KZ"}}),
+        ))
+        .await;
+    let path = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let reply = app
+        .patch(&path, &json!({"location": {"name": "Almaty airport"}}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["location"]["name"], "Almaty airport");
+    assert_eq!(reply.body["location"]["country_code"], "KZ");
 }
 
 #[tokio::test]
