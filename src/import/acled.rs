@@ -2,7 +2,7 @@
 //! mapped onto Chronik's fields as the "ACLED mapping" table of docs/import.md
 //! documents, so that a researcher can serve an ACLED extract as it is.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -199,8 +199,17 @@ impl Row<'_> {
                 precision: "day",
             }),
             "2" => Ok(When {
-                start: day(date - Duration::days(3)).ok_or_else(invalid)?,
-                end: Some(day(date + Duration::days(3)).ok_or_else(invalid)?),
+                // Checked: a date within three days of the ends of what
+                // chrono holds would overflow (found by a property test).
+                start: date
+                    .checked_sub_days(Days::new(3))
+                    .and_then(day)
+                    .ok_or_else(invalid)?,
+                end: Some(
+                    date.checked_add_days(Days::new(3))
+                        .and_then(day)
+                        .ok_or_else(invalid)?,
+                ),
                 precision: "day",
             }),
             "3" => Ok(When {
@@ -376,6 +385,33 @@ impl Row<'_> {
 mod tests {
     use super::*;
     use crate::models::values::EventTypeSlug;
+
+    fn when(event_date: &str, time_precision: &str) -> Result<When, FieldError> {
+        let columns = AcledColumns {
+            index: HashMap::from([("event_date".into(), 0), ("time_precision".into(), 1)]),
+        };
+        let row = csv::StringRecord::from(vec![event_date, time_precision]);
+        Row {
+            columns: &columns,
+            row: &row,
+        }
+        .when()
+    }
+
+    #[test]
+    fn a_week_at_the_ends_of_the_calendar_is_an_error_not_a_panic() {
+        for date in ["+262142-12-29", "-262143-01-02"] {
+            let error = when(date, "2").err().expect(date);
+            assert_eq!(error.field, "event_date");
+        }
+    }
+
+    #[test]
+    fn a_week_is_the_three_days_either_side() {
+        let week = when("2022-01-05", "2").unwrap();
+        assert_eq!(week.start.to_rfc3339(), "2022-01-02T00:00:00+00:00");
+        assert_eq!(week.end.unwrap().to_rfc3339(), "2022-01-08T00:00:00+00:00");
+    }
 
     #[test]
     fn every_mapped_type_is_a_valid_slug() {
