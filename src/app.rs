@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::usage::{self, TokenUses};
 use crate::auth::{self, AccessSettings};
 use crate::bulk::{Limits, Slots};
 use crate::config::Config;
@@ -123,10 +124,15 @@ pub fn run_with(
         config.rate_limit_ipv6_prefix,
     ));
     rate_limit::spawn_sweeper(&limits, rate_limit::SWEEP_EVERY);
+    let uses = Arc::new(TokenUses::default());
+    // One connection of its own: it writes one statement a second at most.
+    let uses_pool = db::build_pool_with(&config.database_url, 1, config.request_session())?;
+    usage::spawn_writer(&uses, uses_pool, usage::WRITE_EVERY);
     let access = web::Data::new(AccessSettings {
         public_reads: config.public_reads,
         proxies: config.proxy_trust(),
         limits,
+        uses,
     });
     let idempotency = web::Data::new(IdempotencySettings {
         max_body_bytes: max_body,

@@ -9,6 +9,7 @@ use actix_web::{Error, HttpMessage, web};
 use std::net::IpAddr;
 
 use super::policy::Access;
+use super::usage::TokenUses;
 use super::{AccessSettings, Caller, secret};
 use crate::db::{self, DbPool, tokens::Authentication};
 use crate::error::ApiError;
@@ -33,7 +34,7 @@ pub async fn access(
     let ip = settings.proxies.client_ip(req.peer_addr(), req.headers());
     let from_query = query_token(&req);
     let (decision, identified) = admit(
-        &settings.limits,
+        &settings,
         &state.pool,
         req.headers(),
         from_query.as_deref(),
@@ -69,12 +70,13 @@ pub async fn access(
 /// and an address that has emptied its bucket that way is refused before any
 /// lookup until it refills: guessing tokens costs the guesser, not the pool.
 async fn admit(
-    limits: &RateLimiters,
+    settings: &AccessSettings,
     pool: &DbPool,
     headers: &HeaderMap,
     from_query: Option<&str>,
     ip: IpAddr,
 ) -> (Decision, Result<Caller, ApiError>) {
+    let limits: &RateLimiters = &settings.limits;
     let presented = match presented_token(headers).or(from_query.map(Ok)) {
         None => {
             let caller = Caller::Anonymous {
@@ -98,7 +100,7 @@ async fn admit(
     if decision.is_denied() {
         return (decision, Err(ApiError::RateLimited { retry_after: 1 }));
     }
-    match identify(pool, presented).await {
+    match identify(pool, &settings.uses, presented).await {
         Ok(caller) => (decision, Ok(caller)),
         Err(err @ ApiError::InvalidToken(_)) => (limits.check_failure(ip), Err(err)),
         Err(err) => (decision, Err(err)),
@@ -127,11 +129,21 @@ fn presented_token(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
     }))
 }
 
-/// The token whose secret is `presented`.
-async fn identify(pool: &DbPool, presented: &str) -> Result<Caller, ApiError> {
+/// The token whose secret is `presented`. Its use is noted in `uses`, to be
+/// written later: authenticating reads and never writes.
+async fn identify(pool: &DbPool, uses: &TokenUses, presented: &str) -> Result<Caller, ApiError> {
     let mut conn = pool.get().await?;
     match db::tokens::authenticate(&mut conn, presented).await? {
-        Authentication::Valid { id, scope } => Ok(Caller::Token { id, scope }),
+        Authentication::Valid {
+            id,
+            scope,
+            stale_use,
+        } => {
+            if stale_use {
+                uses.note(id);
+            }
+            Ok(Caller::Token { id, scope })
+        }
         Authentication::Unknown => Err(ApiError::InvalidToken("unknown token".into())),
         Authentication::Expired => Err(ApiError::InvalidToken("the token has expired".into())),
         Authentication::Revoked => Err(ApiError::InvalidToken("the token has been revoked".into())),

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod policy;
 pub mod secret;
+pub mod usage;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -37,6 +38,8 @@ pub struct AccessSettings {
     /// Whose forwarding header names the client (`CHRONIK_TRUSTED_PROXIES`, `CHRONIK_CLIENT_IP_HEADER`).
     pub proxies: ProxyTrust,
     pub limits: Arc<RateLimiters>,
+    /// Tokens whose use is to be recorded (`last_used_at`), by a task of its own.
+    pub uses: Arc<usage::TokenUses>,
 }
 
 /// Who made a request, as the access middleware established it.

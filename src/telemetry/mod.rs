@@ -165,6 +165,7 @@ mod tests {
                 header: ClientIpHeader::XForwardedFor,
             },
             limits: Arc::new(RateLimiters::new(RateLimit::Off, RateLimit::Off, 64)),
+            uses: Arc::default(),
         };
         let request = TestRequest::get()
             .uri("/v1/events")
