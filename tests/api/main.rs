@@ -28,6 +28,7 @@ mod history;
 mod idempotency;
 mod import;
 mod import_limits;
+mod instances;
 mod list_filters;
 mod methods;
 mod metrics;
