@@ -32,6 +32,13 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
     db::build_pool(&config.database_url, config.db_pool_size)
 }
 
+/// Opens the pool on a database that already has exactly this binary's
+/// migrations, changing nothing: an error says what to do otherwise.
+pub async fn open_migrated_database(config: &Config) -> anyhow::Result<DbPool> {
+    db::schema_check::ensure_current(&config.database_url).await?;
+    db::build_pool(&config.database_url, config.db_pool_size)
+}
+
 /// One pool per HTTP worker, together `CHRONIK_DB_POOL_SIZE` connections
 /// (rounded up to a multiple of the workers).
 /// A connection's I/O runs as a task on the thread that opened it; with one

@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod readiness;
 pub mod redactions;
 pub mod revisions;
+pub mod schema_check;
 pub mod slots;
 pub mod sql;
 pub mod stats;

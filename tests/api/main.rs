@@ -40,6 +40,7 @@ mod private_postgres;
 mod rate_limit;
 mod redaction;
 mod request_ids;
+mod rolling_deploy;
 mod search;
 mod service;
 mod shutdown;
