@@ -14,7 +14,8 @@ use super::{AccessSettings, Caller, secret};
 use crate::db::{self, DbPool, tokens::Authentication};
 use crate::error::ApiError;
 use crate::models::token::Scope;
-use crate::rate_limit::{self, Bucket, Decision, RateLimiters};
+use crate::rate_limit::store::Limiter;
+use crate::rate_limit::{self, Bucket, Decision};
 use crate::state::AppState;
 
 /// In front of every `/v1` route: charge the rate limit, identify the caller.
@@ -76,15 +77,15 @@ async fn admit(
     from_query: Option<&str>,
     ip: IpAddr,
 ) -> (Decision, Result<Caller, ApiError>) {
-    let limits: &RateLimiters = &settings.limits;
+    let limits: &Limiter = &settings.limits;
     let presented = match presented_token(headers).or(from_query.map(Ok)) {
         None => {
             let caller = Caller::Anonymous {
                 ip: limits.ip_key(ip),
             };
-            return (limits.check(Bucket::Ip(ip)), Ok(caller));
+            return (limits.charge(Bucket::Ip(ip), pool).await, Ok(caller));
         }
-        Some(Err(err)) => return (limits.check_failure(ip), Err(err)),
+        Some(Err(err)) => return (limits.charge_failure(ip, pool).await, Err(err)),
         Some(Ok(presented)) => presented,
     };
     if let Some(blocked) = limits.blocked(ip) {
@@ -92,17 +93,19 @@ async fn admit(
     }
     if !secret::well_formed(presented) {
         return (
-            limits.check_failure(ip),
+            limits.charge_failure(ip, pool).await,
             Err(ApiError::InvalidToken("unknown token".into())),
         );
     }
-    let decision = limits.check(Bucket::Token(secret::hash(presented)));
+    let decision = limits
+        .charge(Bucket::Token(secret::hash(presented)), pool)
+        .await;
     if decision.is_denied() {
         return (decision, Err(ApiError::RateLimited { retry_after: 1 }));
     }
     match identify(pool, &settings.uses, presented).await {
         Ok(caller) => (decision, Ok(caller)),
-        Err(err @ ApiError::InvalidToken(_)) => (limits.check_failure(ip), Err(err)),
+        Err(err @ ApiError::InvalidToken(_)) => (limits.charge_failure(ip, pool).await, Err(err)),
         Err(err) => (decision, Err(err)),
     }
 }

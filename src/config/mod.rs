@@ -9,6 +9,7 @@ use crate::auth::client_ip::{ClientIpHeader, ProxyTrust, TrustedProxies};
 use crate::cors::CorsOrigins;
 use crate::db::Session;
 use crate::rate_limit::RateLimit;
+use crate::rate_limit::store::RateLimitStore;
 
 mod streams;
 mod values;
@@ -175,6 +176,16 @@ pub struct Config {
     )]
     pub rate_limit_token: RateLimit,
 
+    /// Where rate-limit buckets are kept: `memory` (each server counts for
+    /// itself) or `postgres` (one count for all servers on the database).
+    #[arg(
+        long,
+        env = "CHRONIK_RATE_LIMIT_STORE",
+        default_value = "memory",
+        global = true
+    )]
+    pub rate_limit_store: RateLimitStore,
+
     /// Proxies (IPs or CIDR ranges, comma list) whose `CHRONIK_CLIENT_IP_HEADER` names the client.
     #[arg(
         long,
@@ -310,6 +321,7 @@ impl Config {
             // Tests would trip over limits meant for the public internet; those that test limits set them.
             rate_limit_anonymous: RateLimit::Off,
             rate_limit_token: RateLimit::Off,
+            rate_limit_store: RateLimitStore::Memory,
             trusted_proxies: TrustedProxies::default(),
             client_ip_header: ClientIpHeader::XForwardedFor,
             rate_limit_ipv6_prefix: 64,

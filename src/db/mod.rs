@@ -9,6 +9,7 @@ pub mod event_types;
 pub mod events;
 pub mod idempotency;
 pub mod memberships;
+pub mod rate_limits;
 pub mod readiness;
 pub mod redactions;
 pub mod revisions;

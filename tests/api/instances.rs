@@ -1,10 +1,15 @@
 //! Several servers on one database keep the limits of one: export and
-//! import slots are Postgres advisory locks, not counts in one process.
+//! import slots are Postgres advisory locks, not counts in one process, and
+//! with `CHRONIK_RATE_LIMIT_STORE=postgres` rate-limit buckets live in the
+//! database.
 
+use chronik::config::Config;
+use chronik::models::token::Scope;
+use chronik::rate_limit::store::RateLimitStore;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Reply, TestApp, spawn_app_with};
+use crate::helpers::{Reply, TestApp, spawn_app, spawn_app_with};
 
 /// Starts an NDJSON export at `base` and keeps it streaming (unread) until
 /// the response is dropped.
@@ -83,4 +88,108 @@ async fn a_slot_held_by_a_session_that_ended_is_free_again() {
     assert_exports_full(&app.get("/v1/events?format=ndjson").await);
     drop(holder);
     wait_for_a_free_slot(&app, &app.address).await;
+}
+
+/// Anonymous requests from this test's one address get `limit` and
+/// tokens `token_limit`, counted in `store`.
+fn limited(store: RateLimitStore, limit: &str, token_limit: &str) -> impl FnOnce(&mut Config) {
+    let (limit, token_limit) = (limit.parse().unwrap(), token_limit.parse().unwrap());
+    move |config: &mut Config| {
+        config.rate_limit_store = store;
+        config.rate_limit_anonymous = limit;
+        config.rate_limit_token = token_limit;
+    }
+}
+
+#[track_caller]
+fn assert_allowed(reply: &Reply, limit: &str, remaining: &str) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("ratelimit-limit"), Some(limit));
+    assert_eq!(reply.header("ratelimit-remaining"), Some(remaining));
+    let reset: u64 = reply.header("ratelimit-reset").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&reset), "{reset}");
+}
+
+#[track_caller]
+fn assert_rate_limited(reply: &Reply, limit: &str) {
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    assert_eq!(reply.content_type(), "application/problem+json");
+    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(reply.header("ratelimit-limit"), Some(limit));
+    assert_eq!(reply.header("ratelimit-remaining"), Some("0"));
+    let reset: u64 = reply.header("ratelimit-reset").unwrap().parse().unwrap();
+    assert!(reset >= retry_after, "{reset} < {retry_after}");
+}
+
+#[tokio::test]
+async fn servers_sharing_postgres_buckets_give_a_client_one_quota() {
+    let app = spawn_app_with(limited(RateLimitStore::Postgres, "3/min", "off")).await;
+    let other = app.another_instance();
+    let get = |base: &str| app.send(app.anonymous.get(format!("{base}/v1/events")));
+    // The client's requests go to either server, as a load balancer sends them.
+    assert_allowed(&get(&app.address).await, "3", "2");
+    assert_allowed(&get(&other.address).await, "3", "1");
+    assert_allowed(&get(&app.address).await, "3", "0");
+    assert_rate_limited(&get(&other.address).await, "3");
+    assert_rate_limited(&get(&app.address).await, "3");
+}
+
+#[tokio::test]
+async fn a_token_has_one_quota_on_all_servers_sharing_postgres_buckets() {
+    let app = spawn_app_with(limited(RateLimitStore::Postgres, "off", "2/min")).await;
+    let other = app.another_instance();
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    let get = |base: &str| app.send(reader.get(format!("{base}/v1/events")));
+    assert_allowed(&get(&other.address).await, "2", "1");
+    assert_allowed(&get(&app.address).await, "2", "0");
+    assert_rate_limited(&get(&other.address).await, "2");
+    // Another token has a bucket of its own.
+    let other_reader = app.client_with(&app.secret(Scope::Read).await);
+    let reply = app.send(other_reader.get(other.url("/v1/events"))).await;
+    assert_allowed(&reply, "2", "1");
+}
+
+#[tokio::test]
+async fn bad_tokens_count_against_the_client_address_in_shared_buckets() {
+    let app = spawn_app_with(limited(RateLimitStore::Postgres, "1/min", "off")).await;
+    let other = app.another_instance();
+    let bad = app
+        .send(
+            app.anonymous
+                .get(app.url("/v1/events"))
+                .bearer_auth(format!("chronik_{}", "x".repeat(43))),
+        )
+        .await;
+    assert_eq!(bad.status, 401, "{}", bad.text);
+    let reply = app.send(app.anonymous.get(other.url("/v1/events"))).await;
+    assert_rate_limited(&reply, "1");
+}
+
+/// The default, for contrast: buckets in memory are each server's own.
+#[tokio::test]
+async fn servers_with_buckets_in_memory_count_each_for_itself() {
+    let app = spawn_app_with(limited(RateLimitStore::Memory, "1/min", "off")).await;
+    let other = app.another_instance();
+    let get = |base: &str| app.send(app.anonymous.get(format!("{base}/v1/events")));
+    assert_allowed(&get(&app.address).await, "1", "0");
+    assert_allowed(&get(&other.address).await, "1", "0");
+    assert_rate_limited(&get(&app.address).await, "1");
+}
+
+#[tokio::test]
+async fn full_shared_buckets_are_swept_and_others_kept() {
+    let app = spawn_app().await;
+    TestApp::execute(
+        &app,
+        "INSERT INTO rate_limit_buckets (key, tat) VALUES \
+         ('ip:192.0.2.1', now() - interval '1 second'), ('ip:192.0.2.2', now() + interval '1 minute')",
+    )
+    .await;
+    let mut conn = app.pool.get().await.unwrap();
+    assert_eq!(chronik::db::rate_limits::sweep(&mut conn).await.unwrap(), 1);
+    let kept = app
+        .strings("SELECT key AS value FROM rate_limit_buckets")
+        .await;
+    assert_eq!(kept, vec![Some("ip:192.0.2.2".to_owned())]);
 }
