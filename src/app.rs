@@ -19,7 +19,7 @@ use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, body_too_large, problem_response};
 use crate::idempotency::IdempotencySettings;
 use crate::openapi::ApiDoc;
-use crate::rate_limit::store::{self, Limiter, RateLimitStore};
+use crate::rate_limit::store::{self, Limiter};
 use crate::rate_limit::{self, RateLimiters};
 use crate::routes::table;
 use crate::state::AppState;
@@ -132,12 +132,12 @@ pub fn run_with(
         config.rate_limit_ipv6_prefix,
     ));
     rate_limit::spawn_sweeper(&limits, rate_limit::SWEEP_EVERY);
-    let limits = match config.rate_limit_store {
-        RateLimitStore::Memory => Limiter::memory(limits),
-        RateLimitStore::Postgres => {
-            Limiter::postgres(limits, config.rate_limit_anonymous, config.rate_limit_token)
-        }
-    };
+    let limits = Limiter::new(
+        limits,
+        &config.rate_limit_store,
+        config.rate_limit_anonymous,
+        config.rate_limit_token,
+    )?;
     // One connection for the background writes: token uses once a second,
     // full shared buckets once a minute.
     let background = db::build_pool_with(&config.database_url, 1, config.request_session())?;

@@ -177,7 +177,8 @@ pub struct Config {
     pub rate_limit_token: RateLimit,
 
     /// Where rate-limit buckets are kept: `memory` (each server counts for
-    /// itself) or `postgres` (one count for all servers on the database).
+    /// itself), `postgres` (one count for all servers on the database) or a
+    /// `redis://` URL (one count for all servers using that Redis).
     #[arg(
         long,
         env = "CHRONIK_RATE_LIMIT_STORE",

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use ipnet::Ipv6Net;
 
+pub mod redis_store;
 pub mod store;
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");

@@ -8,41 +8,56 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::redis_store::RedisBuckets;
 use super::{Bucket, Decision, RateLimit, RateLimiters, Status, ceil_secs};
 use crate::db::DbPool;
 use crate::db::rate_limits::{self, Charge};
 use crate::error::ApiError;
 
 /// Where the buckets are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RateLimitStore {
     /// In this process (`governor`): each server counts for itself.
     Memory,
     /// In the database's `rate_limit_buckets`: one count for all servers.
     Postgres,
+    /// In the Redis at this `redis://` URL: one count for all servers using it.
+    Redis(String),
 }
 
 impl std::str::FromStr for RateLimitStore {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "memory" => Ok(Self::Memory),
-            "postgres" | "postgresql" => Ok(Self::Postgres),
-            text if text.starts_with("redis://") || text.starts_with("rediss://") => Err(
-                "Redis is not supported yet: `postgres` shares rate limits between servers".into(),
-            ),
-            _ => Err(format!(
-                "`{raw}` is not a rate-limit store: `memory` or `postgres`"
-            )),
+        let text = raw.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "memory" => return Ok(Self::Memory),
+            "postgres" | "postgresql" => return Ok(Self::Postgres),
+            _ => {}
         }
+        if text.starts_with("rediss://") {
+            return Err(
+                "TLS to Redis (`rediss://`) is not supported: use `redis://` \
+                 on a private network"
+                    .into(),
+            );
+        }
+        if !text.starts_with("redis://") {
+            return Err(format!(
+                "`{raw}` is not a rate-limit store: `memory`, `postgres` or a `redis://` URL"
+            ));
+        }
+        redis::Client::open(text).map_err(|e| format!("`{raw}` is not a Redis URL: {e}"))?;
+        Ok(Self::Redis(text.to_owned()))
     }
 }
 
 impl fmt::Display for RateLimitStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the URL: it may hold a password.
         f.write_str(match self {
             Self::Memory => "memory",
             Self::Postgres => "postgres",
+            Self::Redis(_) => "redis",
         })
     }
 }
@@ -52,14 +67,19 @@ impl fmt::Display for RateLimitStore {
 /// (a shortcut that saves lookups; the shared bucket itself refuses them).
 pub struct Limiter {
     memory: Arc<RateLimiters>,
-    /// For `postgres`: the limits, charged to shared buckets.
+    /// For `postgres` and Redis: the limits, charged to shared buckets.
     shared: Option<Shared>,
 }
 
-#[derive(Debug, Clone, Copy)]
 struct Shared {
     anonymous: RateLimit,
     token: RateLimit,
+    buckets: SharedBuckets,
+}
+
+enum SharedBuckets {
+    Postgres,
+    Redis(RedisBuckets),
 }
 
 impl Limiter {
@@ -71,12 +91,28 @@ impl Limiter {
         }
     }
 
-    /// Buckets in Postgres, with these limits; `limiters` keeps the blocks.
-    pub fn postgres(limiters: Arc<RateLimiters>, anonymous: RateLimit, token: RateLimit) -> Self {
-        Self {
+    /// Buckets in `store`, with these limits; `limiters` counts them if the
+    /// store is `memory`, and keeps the blocks in any case. A Redis is
+    /// connected at the first request (so this needs a Tokio runtime).
+    pub fn new(
+        limiters: Arc<RateLimiters>,
+        store: &RateLimitStore,
+        anonymous: RateLimit,
+        token: RateLimit,
+    ) -> anyhow::Result<Self> {
+        let buckets = match store {
+            RateLimitStore::Memory => return Ok(Self::memory(limiters)),
+            RateLimitStore::Postgres => SharedBuckets::Postgres,
+            RateLimitStore::Redis(url) => SharedBuckets::Redis(RedisBuckets::new(url)?),
+        };
+        Ok(Self {
             memory: limiters,
-            shared: Some(Shared { anonymous, token }),
-        }
+            shared: Some(Shared {
+                anonymous,
+                token,
+                buckets,
+            }),
+        })
     }
 
     /// See [`RateLimiters::ip_key`].
@@ -93,7 +129,7 @@ impl Limiter {
     /// `pool`. A store that does not answer lets the request through (the
     /// request itself needs that database), and says so in the log.
     pub async fn charge(&self, bucket: Bucket, pool: &DbPool) -> Decision {
-        let Some(shared) = self.shared else {
+        let Some(shared) = &self.shared else {
             return self.memory.check(bucket);
         };
         let (limit, key) = match bucket {
@@ -110,7 +146,17 @@ impl Limiter {
         };
         let step = period / count.get();
         let span = step * burst.get();
-        match charge_shared(pool, key, step, span).await {
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let charged = match &shared.buckets {
+            SharedBuckets::Postgres => charge_in_postgres(pool, key, micros(step), micros(span))
+                .await
+                .map_err(|e| e.to_string()),
+            SharedBuckets::Redis(redis) => redis
+                .charge(&key, micros(step), micros(span))
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match charged {
             Ok(charge) => decide(charge, step, span, burst.get()),
             Err(err) => {
                 tracing::warn!(%err, "the shared rate-limit store did not answer; the request is let through");
@@ -128,15 +174,14 @@ impl Limiter {
     }
 }
 
-async fn charge_shared(
+async fn charge_in_postgres(
     pool: &DbPool,
     key: String,
-    step: Duration,
-    span: Duration,
+    step_us: i64,
+    span_us: i64,
 ) -> Result<Option<Charge>, ApiError> {
-    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
     let mut conn = pool.get().await?;
-    rate_limits::charge(&mut conn, key, micros(step), micros(span)).await
+    rate_limits::charge(&mut conn, key, step_us, span_us).await
 }
 
 /// The decision a charge of a bucket of `burst` requests, refilled one per
@@ -180,11 +225,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Deletes full shared buckets every `every` over `pool`, on a task of its
-/// own, until `limiter` is dropped; nothing for buckets in memory (their
-/// own sweeper forgets them).
+/// Deletes full buckets in Postgres every `every` over `pool`, on a task of
+/// its own, until `limiter` is dropped; nothing for other stores (memory's
+/// own sweeper forgets its buckets, and Redis expires them).
 pub fn spawn_sweeper(limiter: &Limiter, pool: DbPool, every: Duration) {
-    if limiter.shared.is_none() {
+    // Redis expires full buckets itself.
+    if !matches!(
+        limiter.shared,
+        Some(Shared {
+            buckets: SharedBuckets::Postgres,
+            ..
+        })
+    ) {
         return;
     }
     let weak: Weak<RateLimiters> = Arc::downgrade(&limiter.memory);
@@ -223,9 +275,15 @@ mod tests {
     fn stores_parse() {
         assert_eq!("memory".parse(), Ok(RateLimitStore::Memory));
         assert_eq!(" Postgres ".parse(), Ok(RateLimitStore::Postgres));
-        let redis = "redis://127.0.0.1:6379".parse::<RateLimitStore>();
-        assert!(redis.is_err_and(|e| e.contains("Redis is not supported")));
-        assert!("disk".parse::<RateLimitStore>().is_err());
+        assert_eq!(
+            "redis://127.0.0.1:6379/2".parse(),
+            Ok(RateLimitStore::Redis("redis://127.0.0.1:6379/2".into()))
+        );
+        let secret = RateLimitStore::Redis("redis://:secret@127.0.0.1".into());
+        assert_eq!(secret.to_string(), "redis", "never the password");
+        for bad in ["disk", "rediss://127.0.0.1", "redis://", "http://127.0.0.1"] {
+            assert!(bad.parse::<RateLimitStore>().is_err(), "{bad}");
+        }
     }
 
     #[test]

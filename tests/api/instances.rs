@@ -193,3 +193,78 @@ async fn full_shared_buckets_are_swept_and_others_kept() {
         .await;
     assert_eq!(kept, vec![Some("ip:192.0.2.2".to_owned())]);
 }
+
+/// The Redis tests run against (its database 0 unless the URL says otherwise).
+fn redis_url() -> String {
+    std::env::var("CHRONIK_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// A client address of this test's own, as a trusted proxy forwards it: the
+/// Redis is shared by every test (and every test run), the database is not.
+fn own_address() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let group = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
+    format!("2001:db8:{:x}:{:x}::1", group(0), group(2))
+}
+
+#[tokio::test]
+async fn servers_sharing_a_redis_give_a_client_one_quota() {
+    let store = RateLimitStore::Redis(redis_url());
+    let app = spawn_app_with(|config| {
+        limited(store, "3/min", "2/min")(config);
+        config.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let other = app.another_instance();
+    let client = own_address();
+    let get = |base: &str| {
+        app.send(
+            app.anonymous
+                .get(format!("{base}/v1/events"))
+                .header("x-forwarded-for", &client),
+        )
+    };
+    assert_allowed(&get(&app.address).await, "3", "2");
+    assert_allowed(&get(&other.address).await, "3", "1");
+    assert_allowed(&get(&app.address).await, "3", "0");
+    assert_rate_limited(&get(&other.address).await, "3");
+    // A token's bucket too.
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    let read = |base: &str| app.send(reader.get(format!("{base}/v1/events")));
+    assert_allowed(&read(&other.address).await, "2", "1");
+    assert_allowed(&read(&app.address).await, "2", "0");
+    assert_rate_limited(&read(&other.address).await, "2");
+    // The client's bucket expires once it would be full: idle buckets take no memory.
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("chronik:rate-limit:ip:{}", client.trim_end_matches('1'));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "{key}: {ttl}");
+}
+
+/// A store that does not answer lets requests through, without headers: they
+/// are not held up, nor refused, for want of a count.
+#[tokio::test]
+async fn requests_are_served_while_the_redis_does_not_answer() {
+    let port = crate::binary::spare_port();
+    let store = RateLimitStore::Redis(format!("redis://127.0.0.1:{port}/"));
+    let app = spawn_app_with(limited(store, "1/min", "off")).await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let reply = app.send(app.anonymous.get(app.url("/v1/events"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.header("ratelimit-limit"), None);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
