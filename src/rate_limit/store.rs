@@ -62,8 +62,8 @@ impl fmt::Display for RateLimitStore {
     }
 }
 
-/// The rate limiter the access middleware charges: buckets in memory, or in
-/// Postgres. Addresses blocked for bad tokens are kept in memory either way
+/// The rate limiter the access middleware charges: buckets in memory, in
+/// Postgres or in Redis. Addresses blocked for bad tokens are kept in memory either way
 /// (a shortcut that saves lookups; the shared bucket itself refuses them).
 pub struct Limiter {
     memory: Arc<RateLimiters>,
@@ -125,9 +125,10 @@ impl Limiter {
         self.memory.blocked(ip)
     }
 
-    /// Counts one request in `bucket`; a shared bucket over a connection of
-    /// `pool`. A store that does not answer lets the request through (the
-    /// request itself needs that database), and says so in the log.
+    /// Counts one request in `bucket`; a bucket in Postgres over a connection
+    /// of `pool`. A store that does not answer lets the request through, and
+    /// says so in the log: the request needs the database anyway, and a Redis
+    /// outage must not become one of the API.
     pub async fn charge(&self, bucket: Bucket, pool: &DbPool) -> Decision {
         let Some(shared) = &self.shared else {
             return self.memory.check(bucket);
