@@ -8,8 +8,9 @@
 //! The same limit holds for all servers on one database together: each job
 //! also holds one of the limit's slots, a Postgres advisory lock on its own
 //! connection ([`db::slots`]), and is refused when every slot is held, by
-//! whichever server. Exports also have a cap per client (per server), so
-//! that one client cannot take every slot (`429` with `Retry-After`).
+//! whichever server. Exports also have a cap per client, held the same way
+//! for all servers, so that one client cannot take every slot (`429` with
+//! `Retry-After`).
 
 use deadpool::managed::Object;
 use diesel_async::AsyncPgConnection;
@@ -212,6 +213,16 @@ impl Slots {
         // Whatever happens next, it is closed when dropped, never pooled
         // with a lock it might hold.
         let mut conn = JobConn(Some(self.pool.get().await?));
+        // The client's share on all servers first, as above.
+        if let Some(limit) = limits.per_client {
+            let key = client.key();
+            if slots::try_take_share(&mut conn, limits.lock_key, &key, limit.max)
+                .await?
+                .is_none()
+            {
+                return Err(self.too_many(client, limit));
+            }
+        }
         if slots::try_take(&mut conn, limits.lock_key, limits.max)
             .await?
             .is_none()
@@ -250,19 +261,22 @@ impl Slots {
         let Some(limit) = self.limits.per_client else {
             return Ok(None);
         };
+        ClientShare::take(&self.running, client.key(), limit)
+            .map(Some)
+            .ok_or_else(|| self.too_many(client, limit))
+    }
+
+    /// The refusal when `client` runs `limit.max` already.
+    fn too_many(&self, client: &Caller, limit: ClientLimit) -> ApiError {
         let who = match client {
             Caller::Token { .. } => "token",
             Caller::Anonymous { .. } => "IP address",
         };
-        ClientShare::take(&self.running, client.key(), limit)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::TooManyExports(format!(
-                    "this {who} already runs {} {}, the most one client may at once ({}); \
-                     retry when one has finished",
-                    limit.max, self.limits.what, limit.setting
-                ))
-            })
+        ApiError::TooManyExports(format!(
+            "this {who} already runs {} {}, the most one client may at once ({}); \
+             retry when one has finished",
+            limit.max, self.limits.what, limit.setting
+        ))
     }
 }
 

@@ -53,13 +53,15 @@ pub struct Config {
     )]
     pub db_pool_size: usize,
 
-    /// Most exports streaming at once, each on a connection of its own
-    /// (opened in addition to the pool's); default: half the pool.
+    /// Most exports streaming at once on all servers of the database
+    /// together, each on a connection of its own (opened in addition to the
+    /// pool's); default: half the pool.
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
-    /// Most exports one client may stream at once, counted per token, or per
-    /// client IP for requests without one; `off` for no such cap.
+    /// Most exports one client may stream at once (on all servers together),
+    /// counted per token, or per client IP for requests without one; `off`
+    /// for no such cap.
     #[arg(
         long,
         env = "CHRONIK_MAX_EXPORTS_PER_CLIENT",
@@ -68,8 +70,9 @@ pub struct Config {
     )]
     pub max_exports_per_client: ClientCap,
 
-    /// Most `POST /v1/import` requests running at once, each on a connection
-    /// of its own (opened in addition to the pool's). An import keeps one
+    /// Most `POST /v1/import` requests running at once on all servers of the
+    /// database together, each on a connection of its own (opened in
+    /// addition to the pool's). An import keeps one
     /// Postgres backend busy on one core for its whole run.
     #[arg(long, env = "CHRONIK_MAX_IMPORTS", default_value_t = 2, global = true)]
     pub max_imports: usize,

@@ -70,6 +70,36 @@ async fn two_servers_on_one_database_together_run_at_most_max_exports() {
     drop(second);
 }
 
+#[tokio::test]
+async fn one_client_runs_only_its_share_of_exports_on_all_servers_together() {
+    let app = spawn_app_with(|config| {
+        config.max_exports = Some(4);
+        config.max_exports_per_client = "1".parse().unwrap();
+    })
+    .await;
+    let other = app.another_instance();
+    app.insert_bulk_events(30_000, 1_000).await;
+    let first = start_export(&app.anonymous, &app.address).await;
+    // The same client (its IP, without a token) on the other server.
+    let refused = app
+        .send(
+            app.anonymous
+                .get(other.url("/v1/events?format=csv&stream=all")),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.body["type"], "urn:chronik:problem:too-many-exports");
+    assert!(
+        refused.text.contains("CHRONIK_MAX_EXPORTS_PER_CLIENT"),
+        "{}",
+        refused.text
+    );
+    // A token is a client of its own.
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    let by_token = start_export(&reader, &other.address).await;
+    drop((first, by_token));
+}
+
 /// A slot held by a session that ends without giving it back (its process
 /// killed, say) is free again: Postgres releases a session's advisory locks.
 #[tokio::test]
