@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::usage::{self, TokenUses};
 use crate::auth::{self, AccessSettings};
 use crate::bulk::{Limits, Slots};
 use crate::config::Config;
@@ -18,6 +19,7 @@ use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, body_too_large, problem_response};
 use crate::idempotency::IdempotencySettings;
 use crate::openapi::ApiDoc;
+use crate::rate_limit::store::{self, Limiter};
 use crate::rate_limit::{self, RateLimiters};
 use crate::routes::table;
 use crate::state::AppState;
@@ -28,6 +30,13 @@ use crate::telemetry::{RequestSpan, metrics, request_log};
 pub async fn prepare_database(config: &Config) -> anyhow::Result<DbPool> {
     db::ensure_database_exists(&config.database_url).await?;
     db::run_migrations(&config.database_url).await?;
+    db::build_pool(&config.database_url, config.db_pool_size)
+}
+
+/// Opens the pool on a database that already has exactly this binary's
+/// migrations, changing nothing: an error says what to do otherwise.
+pub async fn open_migrated_database(config: &Config) -> anyhow::Result<DbPool> {
+    db::schema_check::ensure_current(&config.database_url).await?;
     db::build_pool(&config.database_url, config.db_pool_size)
 }
 
@@ -123,10 +132,23 @@ pub fn run_with(
         config.rate_limit_ipv6_prefix,
     ));
     rate_limit::spawn_sweeper(&limits, rate_limit::SWEEP_EVERY);
+    let limits = Limiter::new(
+        limits,
+        &config.rate_limit_store,
+        config.rate_limit_anonymous,
+        config.rate_limit_token,
+    )?;
+    // One connection for the background writes: token uses once a second,
+    // full shared buckets once a minute.
+    let background = db::build_pool_with(&config.database_url, 1, config.request_session())?;
+    store::spawn_sweeper(&limits, background.clone(), rate_limit::SWEEP_EVERY);
+    let uses = Arc::new(TokenUses::default());
+    usage::spawn_writer(&uses, background, usage::WRITE_EVERY);
     let access = web::Data::new(AccessSettings {
         public_reads: config.public_reads,
         proxies: config.proxy_trust(),
         limits,
+        uses,
     });
     let idempotency = web::Data::new(IdempotencySettings {
         max_body_bytes: max_body,

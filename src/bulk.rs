@@ -5,10 +5,17 @@
 //! requests waiting for a connection, so they run on a pool of their own,
 //! with one permit per connection: work beyond the permits is refused at
 //! once (`503` with `Retry-After`) rather than queued behind hours of work.
-//! Exports also have a cap per client, so that one client cannot take every
-//! slot (`429` with `Retry-After`).
+//! The same limit holds for all servers on one database together: each job
+//! also holds one of the limit's slots, a Postgres advisory lock on its own
+//! connection ([`db::slots`]), and is refused when every slot is held, by
+//! whichever server. Exports also have a cap per client, held the same way
+//! for all servers, so that one client cannot take every slot (`429` with
+//! `Retry-After`).
 
+use deadpool::managed::Object;
+use diesel_async::AsyncPgConnection;
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -16,15 +23,17 @@ use tokio::time::Instant;
 
 use crate::auth::Caller;
 use crate::config::Config;
-use crate::db::{self, DbConn, DbPool};
+use crate::db::{self, DbConn, DbPool, slots};
 use crate::error::{ApiError, BusyCause};
 use crate::telemetry::metrics;
 
 /// What bounds one kind of long-running work.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Most running at once.
+    /// Most running at once, on all servers of the database together.
     pub max: usize,
+    /// The first key of the advisory locks that are its slots ([`slots`]).
+    pub lock_key: i32,
     /// What the work is called in a refusal, plural: "exports".
     pub what: &'static str,
     /// The setting that raises `max`.
@@ -53,6 +62,7 @@ impl Limits {
     pub fn exports(config: &Config) -> Self {
         Self {
             max: config.max_exports(),
+            lock_key: slots::EXPORTS,
             what: "exports",
             setting: "CHRONIK_MAX_EXPORTS",
             session: config.export_session(),
@@ -69,6 +79,7 @@ impl Limits {
     pub fn imports(config: &Config) -> Self {
         Self {
             max: config.max_imports.max(1),
+            lock_key: slots::IMPORTS,
             what: "imports",
             setting: "CHRONIK_MAX_IMPORTS",
             session: config.bulk_session(),
@@ -95,14 +106,48 @@ pub struct Slots {
 type Running = Arc<Mutex<HashMap<String, usize>>>;
 
 /// A connection and the permit that lets its work run; both are given back
-/// when it is dropped.
+/// when it is dropped (the connection closed, which frees its slot lock).
 pub struct Slot {
-    pub conn: DbConn,
+    pub conn: JobConn,
     /// When the work must have ended, if its kind has a time limit.
     pub deadline: Option<Instant>,
     _permit: OwnedSemaphorePermit,
     _share: Option<ClientShare>,
     _running: metrics::Running,
+}
+
+/// A job's connection, which holds the job's slot lock. It leaves the pool
+/// and is closed when dropped: the lock ends with its session, so a job that
+/// ends in any way (a panic, a client gone) frees its slot, where an explicit
+/// unlock would need a round trip that `drop` cannot wait for.
+pub struct JobConn(Option<DbConn>);
+
+impl Deref for JobConn {
+    type Target = AsyncPgConnection;
+    fn deref(&self) -> &AsyncPgConnection {
+        match &self.0 {
+            Some(conn) => conn,
+            None => unreachable!("a job's connection is taken only when it is dropped"),
+        }
+    }
+}
+
+impl DerefMut for JobConn {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        match &mut self.0 {
+            Some(conn) => conn,
+            None => unreachable!("a job's connection is taken only when it is dropped"),
+        }
+    }
+}
+
+impl Drop for JobConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Out of the pool (which opens another when asked), and closed.
+            drop(Object::take(conn));
+        }
+    }
 }
 
 /// One of a client's running slots, counted while it exists.
@@ -152,22 +197,38 @@ impl Slots {
 
     /// A connection for one more by `client`: [`ApiError::TooManyExports`]
     /// if that client runs its most already, [`ApiError::Busy`] if `max`
-    /// are running in all.
+    /// are running in all, on this server or, by their slot locks, on all
+    /// servers of the database together.
     pub async fn acquire(&self, client: &Caller) -> Result<Slot, ApiError> {
         let limits = &self.limits;
         // First, so that a client at its cap never takes a slot, not even for a moment.
         let share = self.share_for(client)?;
-        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
-            ApiError::busy(
-                limits.full,
-                format!(
-                    "{} {} are running, the most this server allows at once ({}); retry shortly",
-                    limits.max, limits.what, limits.setting
-                ),
-            )
-        })?;
+        // This server's own count first: refused without a round trip.
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.full())?;
         // The pool has a connection per permit, so this never waits for another's.
-        let conn = self.pool.get().await?;
+        // Whatever happens next, it is closed when dropped, never pooled
+        // with a lock it might hold.
+        let mut conn = JobConn(Some(self.pool.get().await?));
+        // The client's share on all servers first, as above.
+        if let Some(limit) = limits.per_client {
+            let key = client.key();
+            if slots::try_take_share(&mut conn, limits.lock_key, &key, limit.max)
+                .await?
+                .is_none()
+            {
+                return Err(self.too_many(client, limit));
+            }
+        }
+        if slots::try_take(&mut conn, limits.lock_key, limits.max)
+            .await?
+            .is_none()
+        {
+            return Err(self.full());
+        }
         Ok(Slot {
             conn,
             deadline: limits.max_duration.map(|limit| Instant::now() + limit),
@@ -175,6 +236,19 @@ impl Slots {
             _share: share,
             _running: metrics::Running::start(limits.gauge),
         })
+    }
+
+    /// The refusal when `max` are running.
+    fn full(&self) -> ApiError {
+        let limits = &self.limits;
+        ApiError::busy(
+            limits.full,
+            format!(
+                "{} {} are running on the servers of this database, the most allowed at once ({}); \
+                 retry shortly",
+                limits.max, limits.what, limits.setting
+            ),
+        )
     }
 
     /// The connections of this kind of work, for the pool gauges.
@@ -187,19 +261,22 @@ impl Slots {
         let Some(limit) = self.limits.per_client else {
             return Ok(None);
         };
+        ClientShare::take(&self.running, client.key(), limit)
+            .map(Some)
+            .ok_or_else(|| self.too_many(client, limit))
+    }
+
+    /// The refusal when `client` runs `limit.max` already.
+    fn too_many(&self, client: &Caller, limit: ClientLimit) -> ApiError {
         let who = match client {
             Caller::Token { .. } => "token",
             Caller::Anonymous { .. } => "IP address",
         };
-        ClientShare::take(&self.running, client.key(), limit)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::TooManyExports(format!(
-                    "this {who} already runs {} {}, the most one client may at once ({}); \
-                     retry when one has finished",
-                    limit.max, self.limits.what, limit.setting
-                ))
-            })
+        ApiError::TooManyExports(format!(
+            "this {who} already runs {} {}, the most one client may at once ({}); \
+             retry when one has finished",
+            limit.max, self.limits.what, limit.setting
+        ))
     }
 }
 

@@ -27,6 +27,11 @@ enum Command {
         /// Load the demo timeline if the database holds no events yet.
         #[arg(long, env = "CHRONIK_DEMO")]
         demo: bool,
+        /// Apply no migrations: refuse to start unless the database has
+        /// exactly this version's (run `chronik migrate` first), as servers
+        /// of a rolling deploy do.
+        #[arg(long, env = "CHRONIK_NO_MIGRATE")]
+        no_migrate: bool,
     },
     /// Create the database if needed and apply pending migrations.
     Migrate,
@@ -64,8 +69,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.config;
     telemetry::init(&config);
-    match cli.command.unwrap_or(Command::Serve { demo: false }) {
-        Command::Serve { demo } => serve(&config, demo).await,
+    let default = Command::Serve {
+        demo: false,
+        no_migrate: false,
+    };
+    match cli.command.unwrap_or(default) {
+        Command::Serve { demo, no_migrate } => serve(&config, demo, no_migrate).await,
         Command::Migrate => {
             let pool = app::prepare_database(&config).await?;
             tokens::ensure_initial_admin(&pool, &config.initial_token_file).await?;
@@ -102,8 +111,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
-    let pool = app::prepare_database(config).await?;
+async fn serve(config: &Config, demo: bool, no_migrate: bool) -> anyhow::Result<()> {
+    let pool = match no_migrate {
+        true => app::open_migrated_database(config).await?,
+        false => app::prepare_database(config).await?,
+    };
     tokens::ensure_initial_admin(&pool, &config.initial_token_file).await?;
     if demo {
         let mut conn = pool.get().await?;

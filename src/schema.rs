@@ -167,6 +167,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limit_buckets (key) {
+        key -> Text,
+        tat -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sources (id) {
         id -> Uuid,
         url -> Text,
@@ -224,6 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_types,
     events,
     idempotency_keys,
+    rate_limit_buckets,
     sources,
     store_epoch,
     store_version,

@@ -9,11 +9,13 @@ use actix_web::{Error, HttpMessage, web};
 use std::net::IpAddr;
 
 use super::policy::Access;
+use super::usage::TokenUses;
 use super::{AccessSettings, Caller, secret};
 use crate::db::{self, DbPool, tokens::Authentication};
 use crate::error::ApiError;
 use crate::models::token::Scope;
-use crate::rate_limit::{self, Bucket, Decision, RateLimiters};
+use crate::rate_limit::store::Limiter;
+use crate::rate_limit::{self, Bucket, Decision};
 use crate::state::AppState;
 
 /// In front of every `/v1` route: charge the rate limit, identify the caller.
@@ -33,7 +35,7 @@ pub async fn access(
     let ip = settings.proxies.client_ip(req.peer_addr(), req.headers());
     let from_query = query_token(&req);
     let (decision, identified) = admit(
-        &settings.limits,
+        &settings,
         &state.pool,
         req.headers(),
         from_query.as_deref(),
@@ -69,20 +71,21 @@ pub async fn access(
 /// and an address that has emptied its bucket that way is refused before any
 /// lookup until it refills: guessing tokens costs the guesser, not the pool.
 async fn admit(
-    limits: &RateLimiters,
+    settings: &AccessSettings,
     pool: &DbPool,
     headers: &HeaderMap,
     from_query: Option<&str>,
     ip: IpAddr,
 ) -> (Decision, Result<Caller, ApiError>) {
+    let limits: &Limiter = &settings.limits;
     let presented = match presented_token(headers).or(from_query.map(Ok)) {
         None => {
             let caller = Caller::Anonymous {
                 ip: limits.ip_key(ip),
             };
-            return (limits.check(Bucket::Ip(ip)), Ok(caller));
+            return (limits.charge(Bucket::Ip(ip), pool).await, Ok(caller));
         }
-        Some(Err(err)) => return (limits.check_failure(ip), Err(err)),
+        Some(Err(err)) => return (limits.charge_failure(ip, pool).await, Err(err)),
         Some(Ok(presented)) => presented,
     };
     if let Some(blocked) = limits.blocked(ip) {
@@ -90,17 +93,19 @@ async fn admit(
     }
     if !secret::well_formed(presented) {
         return (
-            limits.check_failure(ip),
+            limits.charge_failure(ip, pool).await,
             Err(ApiError::InvalidToken("unknown token".into())),
         );
     }
-    let decision = limits.check(Bucket::Token(secret::hash(presented)));
+    let decision = limits
+        .charge(Bucket::Token(secret::hash(presented)), pool)
+        .await;
     if decision.is_denied() {
         return (decision, Err(ApiError::RateLimited { retry_after: 1 }));
     }
-    match identify(pool, presented).await {
+    match identify(pool, &settings.uses, presented).await {
         Ok(caller) => (decision, Ok(caller)),
-        Err(err @ ApiError::InvalidToken(_)) => (limits.check_failure(ip), Err(err)),
+        Err(err @ ApiError::InvalidToken(_)) => (limits.charge_failure(ip, pool).await, Err(err)),
         Err(err) => (decision, Err(err)),
     }
 }
@@ -127,11 +132,21 @@ fn presented_token(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
     }))
 }
 
-/// The token whose secret is `presented`.
-async fn identify(pool: &DbPool, presented: &str) -> Result<Caller, ApiError> {
+/// The token whose secret is `presented`. Its use is noted in `uses`, to be
+/// written later: authenticating reads and never writes.
+async fn identify(pool: &DbPool, uses: &TokenUses, presented: &str) -> Result<Caller, ApiError> {
     let mut conn = pool.get().await?;
     match db::tokens::authenticate(&mut conn, presented).await? {
-        Authentication::Valid { id, scope } => Ok(Caller::Token { id, scope }),
+        Authentication::Valid {
+            id,
+            scope,
+            stale_use,
+        } => {
+            if stale_use {
+                uses.note(id);
+            }
+            Ok(Caller::Token { id, scope })
+        }
         Authentication::Unknown => Err(ApiError::InvalidToken("unknown token".into())),
         Authentication::Expired => Err(ApiError::InvalidToken("the token has expired".into())),
         Authentication::Revoked => Err(ApiError::InvalidToken("the token has been revoked".into())),

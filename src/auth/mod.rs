@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod policy;
 pub mod secret;
+pub mod usage;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -24,7 +25,7 @@ use client_ip::ProxyTrust;
 use crate::error::ApiError;
 use crate::models::revision::ChangeMeta;
 use crate::models::token::{Scope, TokenId};
-use crate::rate_limit::RateLimiters;
+use crate::rate_limit::store::Limiter;
 
 /// Access settings shared by all workers.
 /// The query parameter that carries a stream token: accepted on the live
@@ -36,7 +37,10 @@ pub struct AccessSettings {
     pub public_reads: bool,
     /// Whose forwarding header names the client (`CHRONIK_TRUSTED_PROXIES`, `CHRONIK_CLIENT_IP_HEADER`).
     pub proxies: ProxyTrust,
-    pub limits: Arc<RateLimiters>,
+    /// Rate limits, in memory or shared (`CHRONIK_RATE_LIMIT_STORE`).
+    pub limits: Limiter,
+    /// Tokens whose use is to be recorded (`last_used_at`), by a task of its own.
+    pub uses: Arc<usage::TokenUses>,
 }
 
 /// Who made a request, as the access middleware established it.

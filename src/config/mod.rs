@@ -9,6 +9,7 @@ use crate::auth::client_ip::{ClientIpHeader, ProxyTrust, TrustedProxies};
 use crate::cors::CorsOrigins;
 use crate::db::Session;
 use crate::rate_limit::RateLimit;
+use crate::rate_limit::store::RateLimitStore;
 
 mod streams;
 mod values;
@@ -52,13 +53,15 @@ pub struct Config {
     )]
     pub db_pool_size: usize,
 
-    /// Most exports streaming at once, each on a connection of its own
-    /// (opened in addition to the pool's); default: half the pool.
+    /// Most exports streaming at once on all servers of the database
+    /// together, each on a connection of its own (opened in addition to the
+    /// pool's); default: half the pool.
     #[arg(long, env = "CHRONIK_MAX_EXPORTS", global = true)]
     pub max_exports: Option<usize>,
 
-    /// Most exports one client may stream at once, counted per token, or per
-    /// client IP for requests without one; `off` for no such cap.
+    /// Most exports one client may stream at once (on all servers together),
+    /// counted per token, or per client IP for requests without one; `off`
+    /// for no such cap.
     #[arg(
         long,
         env = "CHRONIK_MAX_EXPORTS_PER_CLIENT",
@@ -67,8 +70,9 @@ pub struct Config {
     )]
     pub max_exports_per_client: ClientCap,
 
-    /// Most `POST /v1/import` requests running at once, each on a connection
-    /// of its own (opened in addition to the pool's). An import keeps one
+    /// Most `POST /v1/import` requests running at once on all servers of the
+    /// database together, each on a connection of its own (opened in
+    /// addition to the pool's). An import keeps one
     /// Postgres backend busy on one core for its whole run.
     #[arg(long, env = "CHRONIK_MAX_IMPORTS", default_value_t = 2, global = true)]
     pub max_imports: usize,
@@ -174,6 +178,17 @@ pub struct Config {
         global = true
     )]
     pub rate_limit_token: RateLimit,
+
+    /// Where rate-limit buckets are kept: `memory` (each server counts for
+    /// itself), `postgres` (one count for all servers on the database) or a
+    /// `redis://` URL (one count for all servers using that Redis).
+    #[arg(
+        long,
+        env = "CHRONIK_RATE_LIMIT_STORE",
+        default_value = "memory",
+        global = true
+    )]
+    pub rate_limit_store: RateLimitStore,
 
     /// Proxies (IPs or CIDR ranges, comma list) whose `CHRONIK_CLIENT_IP_HEADER` names the client.
     #[arg(
@@ -310,6 +325,7 @@ impl Config {
             // Tests would trip over limits meant for the public internet; those that test limits set them.
             rate_limit_anonymous: RateLimit::Off,
             rate_limit_token: RateLimit::Off,
+            rate_limit_store: RateLimitStore::Memory,
             trusted_proxies: TrustedProxies::default(),
             client_ip_header: ClientIpHeader::XForwardedFor,
             rate_limit_ipv6_prefix: 64,

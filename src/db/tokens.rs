@@ -190,7 +190,13 @@ pub async fn has_live_admin(conn: &mut AsyncPgConnection) -> Result<bool, ApiErr
 /// The outcome of presenting a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authentication {
-    Valid { id: TokenId, scope: Scope },
+    /// `stale_use`: the token's `last_used_at` is unset or over a minute old,
+    /// so this use should be recorded ([`record_uses`]).
+    Valid {
+        id: TokenId,
+        scope: Scope,
+        stale_use: bool,
+    },
     Unknown,
     Expired,
     Revoked,
@@ -205,12 +211,14 @@ struct AuthRow {
     /// `expires_at <= now()`; `None` for a token that never expires.
     expired: Option<bool>,
     revoked: bool,
-    /// `last_used_at + 1 minute < now()`; `None` for a token never used.
+    /// `last_used_at + 1 minute >= now()`; `None` for a token never used.
     used_recently: Option<bool>,
 }
 
-/// Looks up the token whose secret was presented. See [`secret::same_hash`]
-/// for why this reveals nothing about secrets through its timing.
+/// Looks up the token whose secret was presented: a read, never a write (so
+/// that it could be served by a replica); the caller records the use apart.
+/// See [`secret::same_hash`] for why this reveals nothing about secrets
+/// through its timing.
 pub async fn authenticate(
     conn: &mut AsyncPgConnection,
     presented: &str,
@@ -243,21 +251,32 @@ pub async fn authenticate(
     if row.expired.unwrap_or(false) {
         return Ok(Authentication::Expired);
     }
-    if !row.used_recently.unwrap_or(false) {
-        // At most one write per token and minute, not one per request (so
-        // that this UPDATE, which diesel does not keep prepared, is rare).
-        diesel::update(api_tokens::table.find(row.id))
-            .set(api_tokens::last_used_at.eq(dsl::now))
-            .execute(conn)
-            .await?;
-    }
     Ok(Authentication::Valid {
         id: TokenId(row.id),
+        stale_use: !row.used_recently.unwrap_or(false),
         scope: row
             .scope
             .parse()
             .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
     })
+}
+
+/// Sets `last_used_at` to now for those of `ids` whose use is not recorded
+/// yet or was over a minute ago: at most one write per token and minute,
+/// however many requests it makes. Returns how many rows changed.
+pub async fn record_uses(conn: &mut AsyncPgConnection, ids: &[TokenId]) -> Result<usize, ApiError> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let stale = api_tokens::last_used_at
+        .is_null()
+        .or((api_tokens::last_used_at + 1.minute()).lt(dsl::now));
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::id.eq_any(ids))
+            .filter(stale),
+    )
+    .set(api_tokens::last_used_at.eq(dsl::now))
+    .execute(conn)
+    .await?)
 }
 
 /// Creates an admin token if none is live, atomically: several servers

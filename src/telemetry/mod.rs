@@ -152,6 +152,7 @@ mod tests {
 
     use super::*;
     use crate::auth::client_ip::{ClientIpHeader, ProxyTrust};
+    use crate::rate_limit::store::Limiter;
     use crate::rate_limit::{RateLimit, RateLimiters};
     use actix_web::test::TestRequest;
     use std::sync::Arc;
@@ -164,7 +165,12 @@ mod tests {
                 proxies: vec!["127.0.0.1/32".parse().unwrap()],
                 header: ClientIpHeader::XForwardedFor,
             },
-            limits: Arc::new(RateLimiters::new(RateLimit::Off, RateLimit::Off, 64)),
+            limits: Limiter::memory(Arc::new(RateLimiters::new(
+                RateLimit::Off,
+                RateLimit::Off,
+                64,
+            ))),
+            uses: Arc::default(),
         };
         let request = TestRequest::get()
             .uri("/v1/events")

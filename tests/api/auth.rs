@@ -227,19 +227,62 @@ async fn cli_imports_record_no_author() {
     );
 }
 
+/// `last_used_at` of the token at `path`, once it is set (waiting for the
+/// task that writes it, at most ten seconds).
+async fn last_used_at(app: &TestApp, path: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let used = app.get(path).await.body["last_used_at"].clone();
+        if used.is_string() {
+            return used;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last_used_at never set"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn using_a_token_records_when_it_was_last_used() {
     let app = spawn_app().await;
     let token = app.token(TokenSpec::new("reader", Scope::Read)).await;
     let path = format!("/v1/tokens/{}", token.token.id);
     assert_eq!(app.get(&path).await.body["last_used_at"], Value::Null);
-    app.send(
-        app.anonymous
-            .get(app.url("/v1/events"))
-            .bearer_auth(&token.secret),
-    )
+    let reader = app.client_with(&token.secret);
+    app.send(reader.get(app.url("/v1/events"))).await;
+    let first = last_used_at(&app, &path).await;
+    // Within the minute, another use writes nothing.
+    app.send(reader.get(app.url("/v1/events"))).await;
+    tokio::time::sleep(chronik::auth::usage::WRITE_EVERY * 3).await;
+    assert_eq!(app.get(&path).await.body["last_used_at"], first);
+}
+
+/// Authentication reads and never writes (`last_used_at` is written apart),
+/// so a token is accepted on a database that refuses every write, as a
+/// read replica does.
+#[tokio::test]
+async fn tokens_are_accepted_where_the_database_refuses_writes() {
+    let app = spawn_app().await;
+    let reader = app.client_with(&app.secret(Scope::Read).await);
+    let database = app.strings("SELECT current_database() AS value").await;
+    let database = database[0].clone().unwrap();
+    // The server's pools open their connections at their first request, after this.
+    app.execute(&format!(
+        "ALTER DATABASE {database} SET default_transaction_read_only = on"
+    ))
     .await;
-    assert!(app.get(&path).await.body["last_used_at"].is_string());
+    let read = app.send(reader.get(app.url("/v1/events"))).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    // The server's connections do refuse writes.
+    let write = app
+        .post(
+            "/v1/events",
+            &crate::helpers::event("t", "2022-01-05T00:00:00Z"),
+        )
+        .await;
+    assert!(write.status >= 500, "{}", write.text);
 }
 
 /// Fills in a route's path parameters with values that exist nowhere.

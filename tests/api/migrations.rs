@@ -34,11 +34,13 @@ const POPULATED: [&str; 12] = [
 ];
 
 /// The tables that hold no user data: the store's version counters, whose
-/// rows the migrations make themselves, and diesel's bookkeeping.
-const BOOKKEEPING: [&str; 4] = [
+/// rows the migrations make themselves, shared rate-limit buckets (kept only
+/// while they refill), and diesel's bookkeeping.
+const BOOKKEEPING: [&str; 5] = [
     "store_epoch",
     "store_version",
     "store_version_pending",
+    "rate_limit_buckets",
     "__diesel_schema_migrations",
 ];
 

@@ -4,6 +4,9 @@
 //! database work, and idle ones are swept by a thread of their own. Each bucket
 //! holds `burst` requests and refills evenly, `count` per `period`.
 //!
+//! These buckets are this process's; [`store`] keeps them in Postgres
+//! instead, shared by all servers (`CHRONIK_RATE_LIMIT_STORE`).
+//!
 //! Responses carry the IETF draft headers `RateLimit-Limit` (the bucket size),
 //! `RateLimit-Remaining` (requests left right now) and `RateLimit-Reset`
 //! (seconds until the bucket is full again); a `429` adds `Retry-After`.
@@ -22,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use ipnet::Ipv6Net;
+
+pub mod redis_store;
+pub mod store;
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -93,7 +99,7 @@ impl fmt::Display for RateLimit {
 
 impl RateLimit {
     /// The bucket size (0 when off).
-    fn burst(self) -> u32 {
+    pub fn burst(self) -> u32 {
         match self {
             Self::Off => 0,
             Self::Every { burst, .. } => burst.get(),
@@ -192,11 +198,17 @@ impl RateLimiters {
     /// whose bucket is empty is then [`blocked`](Self::blocked) until it refills.
     pub fn check_failure(&self, ip: IpAddr) -> Decision {
         let decision = self.check(Bucket::Ip(ip));
+        self.block_if_denied(ip, decision);
+        decision
+    }
+
+    /// Blocks `ip` until it may retry if `decision`, a charge of its
+    /// bucket for a bad token, is `Denied`.
+    pub fn block_if_denied(&self, ip: IpAddr, decision: Decision) {
         if let Decision::Denied { retry_after, .. } = decision {
             let until = Instant::now() + Duration::from_secs(retry_after);
             self.blocked.insert(self.ip_key(ip), until);
         }
-        decision
     }
 
     /// `Denied` while `ip` is blocked for bad tokens: no lookup is made for it.
@@ -311,7 +323,7 @@ fn decide<K: Hash + Eq + Clone>(limiter: &Keyed<K>, key: &K) -> Decision {
     }
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
