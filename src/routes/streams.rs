@@ -120,7 +120,7 @@ impl StreamQuery {
 /// Every instance delivers every change, whichever instance wrote it.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "changes",
     params(FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,18}-[0-9]{1,18}$", description = "The `id` of the last message received: resume after it", example = "8812-10443")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^([0-9]{1,18}-[0-9]{1,18})?$", description = "The `id` of the last message received: resume after it. Empty is the same as not sent (the value of an `EventSource` that has received no `id` yet)", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream (it does not end unless the client is too slow or the server stops)",
             content_type = "text/event-stream",
@@ -148,7 +148,7 @@ pub async fn stream_events(
 #[utoipa::path(get, path = "/v1/timelines/{slug}/stream", tag = "changes",
     params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest"),
         FilterParams, FeedParams, StreamAuthParams,
-        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,18}-[0-9]{1,18}$", description = "The `id` of the last message received: resume after it", example = "8812-10443")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^([0-9]{1,18}-[0-9]{1,18})?$", description = "The `id` of the last message received: resume after it. Empty is the same as not sent (the value of an `EventSource` that has received no `id` yet)", example = "8812-10443")),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = StreamMessage,
             headers(("Cache-Control" = String, description = "`no-cache`"))),

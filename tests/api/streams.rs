@@ -261,6 +261,25 @@ async fn an_invalid_last_event_id_is_refused_by_name() {
 }
 
 #[tokio::test]
+async fn an_empty_last_event_id_is_as_if_not_sent() {
+    let app = spawn_app().await;
+    app.create_event(&event("before", "2022-01-05T00:00:00Z"))
+        .await;
+    let mut sse = Sse::open(
+        app.anonymous
+            .get(app.url("/v1/events/stream?after=0-0"))
+            .header("last-event-id", ""),
+    )
+    .await;
+    let caught_up = sse.take(1).await;
+    assert_eq!(
+        title(&caught_up[0]),
+        "before",
+        "the stream starts at `after`"
+    );
+}
+
+#[tokio::test]
 async fn a_cursor_ahead_of_the_feed_is_refused_by_the_name_it_came_in() {
     let app = spawn_app().await;
     let header = app
