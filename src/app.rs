@@ -15,6 +15,7 @@ use crate::auth::usage::{self, TokenUses};
 use crate::auth::{self, AccessSettings};
 use crate::bulk::{Limits, Slots};
 use crate::config::Config;
+use crate::db::replicas::{ReadPools, Replica};
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, body_too_large, problem_response};
 use crate::idempotency::IdempotencySettings;
@@ -50,6 +51,23 @@ fn worker_pools(config: &Config, workers: usize) -> anyhow::Result<Vec<DbPool>> 
     let per_worker = config.db_pool_size.div_ceil(workers).max(1);
     (0..workers)
         .map(|_| db::build_pool_with(&config.database_url, per_worker, config.request_session()))
+        .collect()
+}
+
+/// Each worker's reads: its primary pool of `primaries`, and pools of its
+/// own on every standby of `DATABASE_READ_URL`, sized like the primary's.
+fn worker_reads(config: &Config, primaries: &[DbPool]) -> anyhow::Result<Vec<ReadPools>> {
+    let per_worker = config.db_pool_size.div_ceil(primaries.len().max(1)).max(1);
+    primaries
+        .iter()
+        .map(|primary| {
+            let replicas = config
+                .database_read_url
+                .iter()
+                .map(|url| Replica::new(url, per_worker, config.request_session()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(ReadPools::new(primary.clone(), replicas.into()))
+        })
         .collect()
 }
 
@@ -96,8 +114,14 @@ pub fn run_with(
         .first()
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("no HTTP worker to serve with"))?;
+    let reads = worker_reads(config, &pools)?;
+    let first_reads = reads
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no HTTP worker to serve with"))?;
     let base = AppState {
         pool: first_pool.clone(),
+        reads: first_reads.clone(),
         exports: Slots::new(&config.database_url, Limits::exports(config))?,
         imports: Slots::new(&config.database_url, Limits::imports(config))?,
         max_import_bytes: config.max_import_bytes,
@@ -114,7 +138,15 @@ pub fn run_with(
             ("exports", vec![base.exports.pool().clone()]),
             ("imports", vec![base.imports.pool().clone()]),
             ("live", vec![base.live.pool().clone()]),
-        ],
+            (
+                "replicas",
+                reads.iter().flat_map(ReadPools::replica_pools).collect(),
+            ),
+        ]
+        .into_iter()
+        // Without standbys, no `replicas` series.
+        .filter(|(_, pools)| !pools.is_empty())
+        .collect(),
     ));
     // Held by every worker's factory: when the API's server is gone, so is this one.
     let private_metrics = match metrics_listener {
@@ -159,10 +191,13 @@ pub fn run_with(
         let n = next_pool.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = web::Data::new(AppState {
             pool: pools.get(n % pools.len()).unwrap_or(&first_pool).clone(),
+            reads: reads.get(n % reads.len()).unwrap_or(&first_reads).clone(),
             ..base.clone()
         });
         App::new()
             // Innermost of these: its 400 is logged and gets CORS headers like any answer.
+            // After the handler, so after the write's commit: its position.
+            .wrap(from_fn(crate::read_your_writes::stamp_writes))
             .wrap(from_fn(crate::control_chars::reject_in_url))
             .wrap(crate::cors::cors(cors_origins.as_ref()))
             .wrap(ErrorHandlers::new().default_handler(move |res| as_problem(res, max_body)))

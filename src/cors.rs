@@ -79,6 +79,7 @@ pub fn cors(origins: Option<&CorsOrigins>) -> Cors {
         HeaderName::from_static("idempotency-key"),
         // Resuming a stream from a script (EventSource sends it by itself).
         HeaderName::from_static("last-event-id"),
+        HeaderName::from_static(crate::models::position::POSITION_HEADER),
     ];
     let exposed = [
         header::ETAG,
@@ -90,6 +91,7 @@ pub fn cors(origins: Option<&CorsOrigins>) -> Cors {
         rate_limit::REMAINING,
         rate_limit::RESET,
         crate::error::REPLAYED,
+        HeaderName::from_static(crate::models::position::POSITION_HEADER),
         HeaderName::from_static(crate::models::change::NEXT_CURSOR_HEADER),
     ];
     let base = Cors::default()

@@ -21,6 +21,7 @@ pub mod models;
 pub mod openapi;
 pub mod query_schemas;
 pub mod rate_limit;
+pub mod read_your_writes;
 pub mod routes;
 pub mod schema;
 pub mod state;

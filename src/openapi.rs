@@ -78,7 +78,7 @@ use crate::telemetry::openapi::document_request_id;
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics for operators"),
     ),
-    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &FormatDocs, &PathTimelineDocs, &MethodNotAllowedDocs, &EventPatchDocs, &RequestIdDocs)
+    modifiers(&ProblemBodies, &BodyLimitDocs, &AccessDocs, &UnavailableDocs, &ExportLimitDocs, &UrlControlDocs, &ConditionalReadDocs, &FormatDocs, &PathTimelineDocs, &MethodNotAllowedDocs, &EventPatchDocs, &PositionDocs, &RequestIdDocs)
 )]
 pub struct ApiDoc;
 
@@ -280,6 +280,15 @@ impl Modify for ConditionalReadDocs {
                     .into()
             });
         }
+    }
+}
+
+/// `Chronik-Position` on every write's success (`read_your_writes`).
+struct PositionDocs;
+
+impl Modify for PositionDocs {
+    fn modify(&self, openapi: &mut Spec) {
+        crate::read_your_writes::document_positions(openapi);
     }
 }
 

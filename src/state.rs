@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::bulk::Slots;
 use crate::db::DbPool;
 use crate::db::readiness::Readiness;
+use crate::db::replicas::ReadPools;
 use crate::live::Hub;
 use crate::vocabulary::Vocabulary;
 
@@ -13,6 +14,9 @@ use crate::vocabulary::Vocabulary;
 pub struct AppState {
     /// This worker's own connections (see [`worker_pools`]).
     pub pool: DbPool,
+    /// Where reads that a standby may serve get their connection: this
+    /// worker's pools on the standbys of `DATABASE_READ_URL`, then `pool`.
+    pub reads: ReadPools,
     /// Connections for streaming exports, shared by all workers.
     pub exports: Slots,
     /// Connections for `POST /v1/import`, shared by all workers.

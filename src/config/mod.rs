@@ -28,6 +28,13 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// Standby servers (Postgres streaming replicas of DATABASE_URL's) that
+    /// serve reads, as comma-separated URLs; unset: every read goes to
+    /// DATABASE_URL. A read that sends a write's `Chronik-Position` back is
+    /// served by a standby only once it has replayed that write.
+    #[arg(long, env = "DATABASE_READ_URL", value_delimiter = ',', global = true)]
+    pub database_read_url: Vec<String>,
+
     /// Address the HTTP server listens on.
     #[arg(
         long,
@@ -302,6 +309,7 @@ impl Config {
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
+            database_read_url: Vec::new(),
             addr: "127.0.0.1:0".into(),
             metrics_addr: None,
             db_pool_size: 8,

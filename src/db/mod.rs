@@ -12,6 +12,7 @@ pub mod memberships;
 pub mod rate_limits;
 pub mod readiness;
 pub mod redactions;
+pub mod replicas;
 pub mod revisions;
 pub mod schema_check;
 pub mod slots;
@@ -84,6 +85,17 @@ pub fn build_pool_with(
     // sends `SELECT 1` first, a round trip on every checkout): the pool
     // still drops a connection whose socket closed or whose transaction
     // broke, which is what Postgres shutting a backend down looks like.
+    build_pool_waiting(database_url, max_size, session, Duration::from_secs(5))
+}
+
+/// [`build_pool_with`], whose checkouts and connects give up after `wait`
+/// (a request that waits longer for a connection gets a 503).
+pub fn build_pool_waiting(
+    database_url: &str,
+    max_size: usize,
+    session: Session,
+    wait: Duration,
+) -> anyhow::Result<DbPool> {
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
     if let Some(sql) = session.setup_sql() {
@@ -97,9 +109,8 @@ pub fn build_pool_with(
     Pool::builder(manager)
         .max_size(max_size)
         .runtime(deadpool::Runtime::Tokio1)
-        // A request waits at most this long for a connection, then gets a 503.
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .create_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
         .build()
         .context("building the database pool")
 }

@@ -6,6 +6,7 @@ pub mod closed_lists;
 pub mod event;
 pub mod event_patch;
 pub mod event_type;
+pub mod position;
 pub mod redaction;
 pub mod revision;
 pub mod stats;

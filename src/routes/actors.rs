@@ -9,6 +9,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::filter::{DEFAULT_LIMIT, parse_limit};
 use crate::models::actor::ActorPage;
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
@@ -28,7 +29,7 @@ pub struct ActorQuery {
 }
 
 /// List actors, by name.
-#[utoipa::path(get, path = "/v1/actors", tag = "actors", params(ActorQuery),
+#[utoipa::path(get, path = "/v1/actors", tag = "actors", params(ReadAt, ActorQuery),
     responses(
         (status = 200, description = "One page of actors", body = ActorPage,
             headers(("Link" = String, description = "`rel=\"next\"` link when another page follows"))),
@@ -36,6 +37,7 @@ pub struct ActorQuery {
     ))]
 pub async fn list_actors(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
     query: web::Query<ActorQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -56,7 +58,7 @@ pub async fn list_actors(
                 .ok_or_else(|| ApiError::field("cursor", "not a cursor returned by this API"))
         })
         .transpose()?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let (data, next) =
         db::actors::list(&mut conn, query.q.as_deref(), after.as_deref(), limit).await?;
     let next_cursor = next.map(|key| URL_SAFE_NO_PAD.encode(key));

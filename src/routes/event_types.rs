@@ -7,17 +7,20 @@ use crate::db;
 use crate::error::ApiError;
 use crate::json::parse_body;
 use crate::models::event_type::{EventType, EventTypeList, NewEventType};
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
 /// List the event-type vocabulary.
 #[utoipa::path(get, path = "/v1/event-types", tag = "event-types",
+    params(ReadAt),
     responses((status = 200, description = "All event types, by slug", body = EventTypeList)))]
 pub async fn list_event_types(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let data = db::event_types::list(&mut conn).await?;
     Rows::set(&req, data.len());
     Ok(HttpResponse::Ok().json(EventTypeList { data }))

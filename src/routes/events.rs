@@ -19,6 +19,7 @@ use crate::formats::FormatParams;
 use crate::json::{from_value_checked, parse_body, parse_json};
 use crate::models::event::{Event, EventInput, ValidEventInput};
 use crate::models::values::ExternalId;
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -32,7 +33,7 @@ use utoipa::IntoParams;
 /// comes exactly once); NDJSON, GeoJSON, TimelineJS and `format=csv&stream=all`
 /// carry every matching event, streamed from one consistent snapshot.
 #[utoipa::path(get, path = "/v1/events", tag = "events",
-    params(FilterParams, HistoryParams, PageParams, FormatParams),
+    params(ReadAt, FilterParams, HistoryParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
         (status = 400, description = "A query parameter is invalid or unknown, or `type` or `timeline` names no event type or timeline (`errors[].field` names the parameter; the message lists the known types and the closest one)"),
@@ -41,12 +42,13 @@ use utoipa::IntoParams;
     ))]
 pub async fn list_events(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request = query.parse(&req)?;
     state.vocabulary.check(&state.pool, &request.filter).await?;
-    listing::respond(&state, &req, request, None, "events").await
+    listing::respond(&state, &req, request, None, "events", at).await
 }
 
 /// Record a new event.
@@ -112,7 +114,7 @@ pub struct EventReadParams {
 
 /// Get one event, as it is now or as it was known at an instant.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
-    params(("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
+    params(ReadAt, ("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag seen before, e.g. `\"3\"`: `304` while the event is still at that version"),
         EventReadParams),
     responses(
@@ -123,6 +125,7 @@ pub struct EventReadParams {
     ))]
 pub async fn get_event(
     state: web::Data<AppState>,
+    at: ReadAt,
     path: web::Path<String>,
     query: web::Query<EventReadParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -133,7 +136,7 @@ pub async fn get_event(
         .map(parse_instant)
         .transpose()
         .map_err(|e| ApiError::field("as_of", e))?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let (version, event) = match as_of {
         None => db::events::find(&mut conn, id)
             .await?
@@ -166,7 +169,7 @@ pub async fn get_event(
 /// `Content-Location` naming that URL. `GET /v1/events?external_id=` filters
 /// lists (and `as_of` reads) the same way.
 #[utoipa::path(get, path = "/v1/events/by-external-id/{external_id}", tag = "events",
-    params(("external_id" = String, Path, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]*[^\u0000-\u0020\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F]*$", description = "The event's `external_id` (1 to 200 characters, not blank, percent-encoded)", example = "KAZ9002")),
+    params(ReadAt, ("external_id" = String, Path, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]*[^\u0000-\u0020\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F]*$", description = "The event's `external_id` (1 to 200 characters, not blank, percent-encoded)", example = "KAZ9002")),
     responses(
         (status = 200, description = "The event", body = Event, headers(
             ("ETag" = String, description = "The version, e.g. `\"3\"`"),
@@ -178,10 +181,11 @@ pub async fn get_event(
     ))]
 pub async fn get_event_by_external_id(
     state: web::Data<AppState>,
+    at: ReadAt,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let external_id: ExternalId = super::parse_path("external_id", &path)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let not_found =
         || ApiError::NotFound(format!("no live event has the external id `{external_id}`"));
     let (id, _) = db::events::find_by_external_id(&mut conn, &external_id)

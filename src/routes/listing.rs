@@ -15,8 +15,7 @@ use crate::conditional;
 use crate::db;
 use crate::error::ApiError;
 use crate::filter::{
-    CountMode, Errors, EventFilter, FilterParams, HistoryParams, PageParams, PageRequest, Paging,
-    param_names,
+    CountMode, Errors, EventFilter, FilterParams, HistoryParams, PageParams, Paging, param_names,
 };
 use crate::formats::geojson::EventFeatureCollection;
 use crate::formats::timelinejs::TimelineJsDocument;
@@ -24,6 +23,7 @@ use crate::formats::{self, EVENT_FORMATS, Format, FormatParams, stream, timeline
 use crate::models::event::{Event, EventPage, PageExtras, PageMeta, Unmatched};
 use crate::models::timeline::Timeline;
 use crate::models::values::TimelineSlug;
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
@@ -183,6 +183,7 @@ pub async fn respond(
     request: ListRequest,
     timeline: Option<&TimelineSlug>,
     file_stem: &str,
+    at: ReadAt,
 ) -> Result<HttpResponse, ApiError> {
     let tag = match request.paging {
         Paging::Whole(_) => Some(export_tag(state, req, &request).await?),
@@ -191,8 +192,16 @@ pub async fn respond(
     if let Some(tag) = tag.as_ref().filter(|tag| conditional::is_fresh(req, tag)) {
         return Ok(unchanged(tag.clone()));
     }
+    // A page is one read, which a standby may serve; an export reads the
+    // primary only (its slot is held there), the timeline's title included.
+    let mut conn = match request.paging {
+        Paging::Page(_) => state.reads.get(at.0).await?,
+        Paging::Whole(_) => state.reads.primary().await?,
+    };
     let title = match timeline {
-        Some(slug) => Some(timelinejs::Slide::title(&find_timeline(state, slug).await?)),
+        Some(slug) => Some(timelinejs::Slide::title(
+            &find_timeline(&mut conn, slug).await?,
+        )),
         None => None,
     };
     let encoder = formats::event_encoder(request.format, request.bom, title);
@@ -200,7 +209,6 @@ pub async fn respond(
     formats::read_headers(&mut builder);
     match (request.paging, encoder) {
         (Paging::Page(page), None) => {
-            let mut conn = state.pool.get().await?;
             let found = db::events::list(&mut conn, &request.filter, &page).await?;
             let extras = PageExtras {
                 meta: match found.events.is_empty() {
@@ -216,18 +224,11 @@ pub async fn respond(
             Ok(event_page_response(req, builder, found, &extras))
         }
         (Paging::Page(page), Some(encoder)) => {
-            csv_page(
-                state,
-                req,
-                builder,
-                &request.filter,
-                &page,
-                encoder,
-                file_stem,
-            )
-            .await
+            let found = db::events::list(&mut conn, &request.filter, &page).await?;
+            csv_page(req, builder, found, encoder, file_stem)
         }
         (Paging::Whole(sort), Some(encoder)) => {
+            drop(conn);
             content_headers(&mut builder, request.format, file_stem);
             if let Some(tag) = tag {
                 builder.insert_header((header::ETAG, tag));
@@ -267,25 +268,23 @@ fn unchanged(tag: HeaderValue) -> HttpResponse {
     builder.finish()
 }
 
-async fn find_timeline(state: &AppState, slug: &TimelineSlug) -> Result<Timeline, ApiError> {
-    let mut conn = state.pool.get().await?;
-    db::timelines::find(&mut conn, slug)
+async fn find_timeline(
+    conn: &mut diesel_async::AsyncPgConnection,
+    slug: &TimelineSlug,
+) -> Result<Timeline, ApiError> {
+    db::timelines::find(conn, slug)
         .await?
         .ok_or_else(|| db::timelines::not_found(slug))
 }
 
 /// One page as CSV; as with JSON, `Link: rel="next"` leads to the next page.
-async fn csv_page(
-    state: &AppState,
+fn csv_page(
     req: &HttpRequest,
     mut builder: actix_web::HttpResponseBuilder,
-    filter: &EventFilter,
-    page: &PageRequest,
+    found: db::events::Page,
     mut encoder: Box<dyn formats::EventEncoder>,
     file_stem: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let found = db::events::list(&mut conn, filter, page).await?;
     Rows::set(req, found.events.len());
     let mut body = encoder.head();
     body.extend(encoder.events(&found.events)?);

@@ -10,6 +10,7 @@ use super::{parse_event_id, parse_path};
 use crate::db;
 use crate::error::ApiError;
 use crate::models::revision::{RevisionDetail, RevisionPage};
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
@@ -68,7 +69,7 @@ impl RevisionParams {
 /// it (`author`, the token's id) and which fields changed. A deleted event
 /// keeps its history, so its revisions stay listed.
 #[utoipa::path(get, path = "/v1/events/{id}/revisions", tag = "history",
-    params(("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"), RevisionParams),
+    params(ReadAt, ("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"), RevisionParams),
     responses(
         (status = 200, description = "The revisions, oldest first; `Link: rel=\"next\"` when more follow", body = RevisionPage,
             headers(("ETag" = String, description = "Changes when the list does; send it as `If-None-Match` to get `304`")),
@@ -82,13 +83,14 @@ impl RevisionParams {
     ))]
 pub async fn list_revisions(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: actix_web::HttpRequest,
     path: web::Path<String>,
     query: web::Query<RevisionParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_event_id(&path)?;
     let (after, limit) = query.parse()?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let mut data = db::revisions::list(&mut conn, id, after, limit + 1).await?;
     if data.is_empty() && !db::revisions::exists(&mut conn, id).await? {
         return Err(db::events::not_found(id));
@@ -112,7 +114,7 @@ pub async fn list_revisions(
 ///
 /// The event exactly as that revision left it, with the revision's metadata.
 #[utoipa::path(get, path = "/v1/events/{id}/revisions/{version}", tag = "history",
-    params(
+    params(ReadAt,
         ("id" = uuid::Uuid, Path, description = "Event id (UUID)", example = "01943a8e-7c4e-7d2a-9b1e-3f5a2c9d8e01"),
         ("version" = i32, Path, minimum = 1, description = "The version, from 1", example = 2),
     ),
@@ -124,12 +126,13 @@ pub async fn list_revisions(
     ))]
 pub async fn get_revision(
     state: web::Data<AppState>,
+    at: ReadAt,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, raw_version) = path.into_inner();
     let id = parse_event_id(&raw_id)?;
     let version: Version = parse_path("version", &raw_version)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let mut detail = db::revisions::get(&mut conn, id, version.0)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("event {id} has no version {}", version.0)))?;

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::filter::{Errors, EventFilter, FilterParams, HistoryParams, comma_list, param_names};
 use crate::formats::{self, Format, FormatParams, OutputChoice, TABLE_FORMATS};
 use crate::models::stats::{Bucket, CasualtyStats, Dimension, Histogram};
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
@@ -112,7 +113,7 @@ fn table_response<T: Serialize>(
 /// first matching event) to `to` (else the last), every one present, empty
 /// ones with zeros, each with every type that occurs. At most 5,000 buckets.
 #[utoipa::path(get, path = "/v1/stats/histogram", tag = "stats",
-    params(FilterParams, HistoryParams, HistogramParams, FormatParams),
+    params(ReadAt, FilterParams, HistoryParams, HistogramParams, FormatParams),
     responses(
         (status = 200, description = "Counts per bucket (JSON), or a table `label,start,end,count,<one column per type>` (CSV)",
             content((Histogram = "application/json"), (String = "text/csv", example = json!("label,start,end,count,armed_clash,casualties\r\n2022-01-05,2022-01-05T00:00:00+06:00,2022-01-06T00:00:00+06:00,0,0,0\r\n2022-01-06,2022-01-06T00:00:00+06:00,2022-01-07T00:00:00+06:00,3,1,2\r\n"))),
@@ -123,6 +124,7 @@ fn table_response<T: Serialize>(
     ))]
 pub async fn histogram(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
     query: web::Query<StatsQuery<HistogramParams>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -134,7 +136,7 @@ pub async fn histogram(
     })?;
     let bucket = request.params;
     state.vocabulary.check(&state.pool, &request.filter).await?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let counts = db::stats::bucket_counts(&mut conn, &request.filter, bucket, request.tz).await?;
     let local_day = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&request.tz).date_naive();
     let histogram = Histogram::build(
@@ -159,7 +161,7 @@ pub async fn histogram(
 /// and disputed numbers are never added together. `max_sum` is `null` when
 /// any figure in the group has no upper bound (`unbounded` counts those).
 #[utoipa::path(get, path = "/v1/stats/casualties", tag = "stats",
-    params(FilterParams, HistoryParams, CasualtyParams, FormatParams),
+    params(ReadAt, FilterParams, HistoryParams, CasualtyParams, FormatParams),
     responses(
         (status = 200, description = "Sums per group (JSON), or a table: the `group_by` columns (in the order day, type, party), then `kind,status,min_sum,max_sum,figures,unbounded,events` (CSV; an empty `max_sum` is unbounded)",
             content((CasualtyStats = "application/json"), (String = "text/csv", example = json!("party,kind,status,min_sum,max_sum,figures,unbounded,events\r\npolice,killed,confirmed,8,8,1,0,1\r\nprotesters,killed,claimed,24,,1,1,1\r\n"))),
@@ -170,6 +172,7 @@ pub async fn histogram(
     ))]
 pub async fn casualties(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
     query: web::Query<StatsQuery<CasualtyParams>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -183,7 +186,7 @@ pub async fn casualties(
         group_by
     })?;
     state.vocabulary.check(&state.pool, &request.filter).await?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let rows =
         db::stats::casualty_sums(&mut conn, &request.filter, &request.params, request.tz).await?;
     let stats = CasualtyStats {

@@ -16,6 +16,7 @@ use crate::json::parse_body;
 use crate::models::revision::ChangeMeta;
 use crate::models::timeline::{NewTimeline, Timeline, TimelineList, TimelinePatch};
 use crate::models::values::TimelineSlug;
+use crate::read_your_writes::ReadAt;
 use crate::state::AppState;
 use crate::telemetry::rows::Rows;
 
@@ -25,12 +26,14 @@ fn slug(raw: &str) -> Result<TimelineSlug, ApiError> {
 
 /// List timelines.
 #[utoipa::path(get, path = "/v1/timelines", tag = "timelines",
+    params(ReadAt),
     responses((status = 200, description = "All timelines, by slug", body = TimelineList)))]
 pub async fn list_timelines(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let data = db::timelines::list(&mut conn).await?;
     Rows::set(&req, data.len());
     Ok(HttpResponse::Ok().json(TimelineList { data }))
@@ -61,7 +64,7 @@ pub async fn create_timeline(
 
 /// Get a timeline with its event statistics.
 #[utoipa::path(get, path = "/v1/timelines/{slug}", tag = "timelines",
-    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest")),
+    params(ReadAt, ("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest")),
     responses(
         (status = 200, description = "The timeline", body = Timeline),
         (status = 400, description = "Malformed slug"),
@@ -69,10 +72,11 @@ pub async fn create_timeline(
     ))]
 pub async fn get_timeline(
     state: web::Data<AppState>,
+    at: ReadAt,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug(&path)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.reads.get(at.0).await?;
     let timeline = db::timelines::find(&mut conn, &slug)
         .await?
         .ok_or_else(|| db::timelines::not_found(&slug))?;
@@ -130,7 +134,7 @@ pub async fn delete_timeline(
 /// description, ready for `new TL.Timeline(element, url)`.
 #[utoipa::path(get, path = "/v1/timelines/{slug}/events", tag = "timelines",
     params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,99}$", description = "Timeline slug", example = "kazakhstan-2022-unrest"),
-        FilterParams, HistoryParams, PageParams, FormatParams),
+        ReadAt, FilterParams, HistoryParams, PageParams, FormatParams),
     responses(
         (status = 200, response = EventList),
         (status = 400, description = "A query parameter is invalid or unknown, or `type` names no event type (the message lists the known ones)"),
@@ -140,6 +144,7 @@ pub async fn delete_timeline(
     ))]
 pub async fn list_timeline_events(
     state: web::Data<AppState>,
+    at: ReadAt,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<EventQuery>,
@@ -156,7 +161,7 @@ pub async fn list_timeline_events(
     request.filter.timeline = Some(slug.clone());
     // `respond` looks the timeline up (a 404 if there is none), after reading
     // an export's tag: its title is part of a TimelineJS document.
-    listing::respond(&state, &req, request, Some(&slug), slug.as_str()).await
+    listing::respond(&state, &req, request, Some(&slug), slug.as_str(), at).await
 }
 
 /// Add an event to a timeline (idempotent).

@@ -29,6 +29,7 @@ pub const EXPORTS_ENDED: &str = "chronik_exports_ended_total";
 pub const IMPORTS_RUNNING: &str = "chronik_imports_running";
 pub const IMPORTED_EVENTS: &str = "chronik_imported_events_total";
 pub const LIVE_STREAMS: &str = "chronik_live_streams_open";
+pub const DB_READS: &str = "chronik_db_reads_total";
 
 /// Upper bounds of the request latency buckets, in seconds: from a read by
 /// id (a millisecond) to an export or a live stream (minutes).
@@ -115,6 +116,10 @@ fn describe() {
         "Events written by imports, counted as each batch is written (an import rolled back later included)"
     );
     describe_gauge!(LIVE_STREAMS, "Live streams (server-sent events) open now");
+    describe_counter!(
+        DB_READS,
+        "Reads that may go to a standby (DATABASE_READ_URL), by the server that served them and why"
+    );
 }
 
 /// One response: its route template, method and status, and how long it took.
@@ -132,6 +137,12 @@ pub fn unavailable(cause: &'static str) {
 /// A database error of `kind` (`statement_timeout`, `pool_wait_timeout`, `unique_violation`, …).
 pub fn db_error(kind: &'static str) {
     counter!(DB_ERRORS, "kind" => kind).increment(1);
+}
+
+/// A read that may go to a standby was served by `served_by` (`replica`,
+/// `primary`) because of `reason` (`replica`, `behind`, `down`).
+pub fn db_read(served_by: &'static str, reason: &'static str) {
+    counter!(DB_READS, "served_by" => served_by, "reason" => reason).increment(1);
 }
 
 /// What a pool looks like now.

@@ -39,6 +39,7 @@ mod polling;
 mod private_postgres;
 mod rate_limit;
 mod redaction;
+mod replicas;
 mod request_ids;
 mod rolling_deploy;
 mod search;

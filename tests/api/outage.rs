@@ -9,9 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chronik::config::Config;
-use chronik::db::tokens::TokenSpec;
-use chronik::models::token::Scope;
 use serde_json::Value;
 
 use crate::helpers::{client, event};
@@ -146,15 +143,7 @@ async fn a_postgres_outage_is_answered_at_once_and_survived_without_losing_an_ac
         .with_max_level(tracing::Level::WARN)
         .try_init();
     let postgres = PrivatePostgres::start();
-    let config = Config::for_database(format!("{}/chronik", postgres.url()));
-    let pool = chronik::app::prepare_database(&config).await.unwrap();
-    let token = {
-        let mut conn = pool.get().await.unwrap();
-        chronik::db::tokens::create(&mut conn, TokenSpec::new("writer", Scope::Write))
-            .await
-            .unwrap()
-    };
-    drop(pool);
+    let (config, token) = postgres.chronik().await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = chronik::app::run(listener, &config).unwrap();
@@ -168,7 +157,7 @@ async fn a_postgres_outage_is_answered_at_once_and_survived_without_losing_an_ac
         .map(|kind| {
             tokio::spawn(trickle(
                 base.clone(),
-                token.secret.clone(),
+                token.clone(),
                 kind,
                 stop.clone(),
                 samples.clone(),

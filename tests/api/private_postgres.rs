@@ -6,6 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chronik::config::Config;
+use chronik::db::tokens::TokenSpec;
+use chronik::models::token::Scope;
+
 pub struct PrivatePostgres {
     bin: PathBuf,
     dir: PathBuf,
@@ -43,8 +47,8 @@ fn spare_port() -> u16 {
 }
 
 impl PrivatePostgres {
-    /// Initializes and starts a server.
-    pub fn start() -> PrivatePostgres {
+    /// A server's directory, not initialized yet, and a spare port for it.
+    fn new() -> PrivatePostgres {
         let dir =
             std::env::temp_dir().join(format!("chronik-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("creating the server's directory");
@@ -61,6 +65,12 @@ impl PrivatePostgres {
                 .expect("chown");
             assert!(status.success());
         }
+        server
+    }
+
+    /// Initializes and starts a server.
+    pub fn start() -> PrivatePostgres {
+        let server = Self::new();
         server.run(
             "initdb",
             &[
@@ -77,6 +87,72 @@ impl PrivatePostgres {
         );
         server.start_again();
         server
+    }
+
+    /// A streaming replica of this server (a hot standby), started: a base
+    /// backup (`pg_basebackup -R`) on a port of its own, replaying this
+    /// server's log as it comes.
+    pub fn replica(&self) -> PrivatePostgres {
+        let replica = Self::new();
+        let port = self.port.to_string();
+        replica.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &replica.data(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                // Not a spread checkpoint, which would take minutes.
+                "--checkpoint=fast",
+            ],
+        );
+        replica.start_again();
+        replica
+    }
+
+    /// Runs `sql` with `psql` in `database`; what it printed, trimmed.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-X",
+                "-q",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+        )
+        .trim()
+        .to_owned()
+    }
+
+    /// Chronik's database `chronik` on this server, migrated, and a `write`
+    /// token for it: the settings to serve it with, and the token's secret.
+    pub async fn chronik(&self) -> (Config, String) {
+        let config = Config::for_database(format!("{}/chronik", self.url()));
+        let pool = chronik::app::prepare_database(&config).await.unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let token = chronik::db::tokens::create(&mut conn, TokenSpec::new("writer", Scope::Write))
+            .await
+            .unwrap();
+        (config, token.secret)
     }
 
     fn data(&self) -> String {
@@ -128,7 +204,7 @@ impl PrivatePostgres {
         }
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    fn run(&self, program: &str, args: &[&str]) -> String {
         let output = self
             .command(program)
             .args(args)
@@ -141,6 +217,7 @@ impl PrivatePostgres {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
 

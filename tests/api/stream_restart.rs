@@ -4,10 +4,6 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use chronik::config::Config;
-use chronik::db::tokens::TokenSpec;
-use chronik::models::token::Scope;
-
 use crate::helpers::{client, event};
 use crate::private_postgres::PrivatePostgres;
 use crate::streams::Sse;
@@ -15,22 +11,15 @@ use crate::streams::Sse;
 #[tokio::test]
 async fn a_postgres_restart_mid_stream_loses_nothing_once_clients_resume() {
     let postgres = PrivatePostgres::start();
-    let mut config = Config::for_database(format!("{}/chronik", postgres.url()));
+    let (mut config, token) = postgres.chronik().await;
     // No polling: only the listener, reconnected after the restart, can wake the streams.
     config.streams.stream_poll = chronik::config::TimeLimit(None);
-    let pool = chronik::app::prepare_database(&config).await.unwrap();
-    let token = {
-        let mut conn = pool.get().await.unwrap();
-        chronik::db::tokens::create(&mut conn, TokenSpec::new("writer", Scope::Write))
-            .await
-            .unwrap()
-    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = chronik::app::run(listener, &config).unwrap();
     let handle = server.handle();
     tokio::spawn(server);
-    let writer = client(Some(&token.secret));
+    let writer = client(Some(&token));
     let reader = client(None);
     let post = |title: &'static str| {
         writer
